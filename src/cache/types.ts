@@ -1,0 +1,57 @@
+/** The cache store contract. Every implementation passes test/cache/conformance.ts. */
+
+/** Identity of one cached variant, built by key.ts. */
+export interface CacheKey {
+  /** canonical source identity: `v1|site|path|source query` */
+  source: string;
+  /** full canonical variant string (source + spec + negotiated format); stored and compared on read */
+  variant: string;
+  /** sha256 hex of `source`: names the sharded directory */
+  sourceHash: string;
+  /** sha256 hex of `variant`: names the entry file */
+  variantHash: string;
+}
+
+export interface CacheEntryMeta {
+  /** the full variant key string, compared on every read */
+  key: string;
+  sourceHash: string;
+  variantHash: string;
+  contentType: string;
+  /** strong ETag, quoted, hash of the body */
+  etag: string;
+  /** body length in bytes */
+  size: number;
+  createdAt: number;
+  /** epoch ms after which the entry is stale */
+  expiresAt: number;
+  /** purge tags (Surrogate-Key / Cache-Tag) */
+  tags: string[];
+  /** response headers to replay on a hit (e.g. Cache-Control, X-Original-Bytes) */
+  headers: Record<string, string>;
+}
+
+export interface CacheEntry {
+  meta: CacheEntryMeta;
+  body: Buffer;
+}
+
+export interface CacheStats {
+  entries: number;
+  bytes: number;
+}
+
+export interface CacheStore {
+  /**
+   * The entry for this key, or undefined when missing, unreadable or stored under another key.
+   * Expired entries are returned too: freshness is the caller's decision (stale serving).
+   */
+  get(key: CacheKey): Promise<CacheEntry | undefined>;
+  /** Stores atomically: a reader sees the old entry, the new one or none, never a part. */
+  put(entry: CacheEntry): Promise<void>;
+  delete(key: CacheKey): Promise<boolean>;
+  /** Removes every variant of one source; answers how many. */
+  deleteSource(sourceHash: string): Promise<number>;
+  stats(): CacheStats;
+  close(): Promise<void>;
+}

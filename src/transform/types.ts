@@ -1,0 +1,99 @@
+/** Shared types of the transform stage (params → negotiate → identify → pipeline). */
+
+export type Fit = 'clip' | 'crop' | 'fill' | 'fillmax' | 'max' | 'min' | 'scale';
+export type RequestedFormat = 'jpg' | 'pjpg' | 'png' | 'png8' | 'webp' | 'avif' | 'gif' | 'json';
+/** Formats a source can be in, as told by its magic bytes. */
+export type SourceFormat = 'jpeg' | 'png' | 'gif' | 'webp' | 'avif' | 'heif' | 'tiff' | 'svg';
+/** Encoders the pipeline drives. */
+export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'gif';
+
+/** RGBA, each channel 0..255 (alpha 0..1 as sharp expects). */
+export interface Color {
+  r: number;
+  g: number;
+  b: number;
+  alpha: number;
+}
+
+/**
+ * Validated imgix parameters. Sizes are already multiplied by dpr (dpr is folded in and
+ * not kept), so two URLs that ask for the same pixels share one spec and one cache entry.
+ */
+export interface TransformParams {
+  w?: number;
+  h?: number;
+  fit: Fit;
+  /** crop modes, e.g. ['top','left'], ['entropy'], ['edges'], ['focalpoint'] */
+  crop: string[];
+  fpX?: number;
+  fpY?: number;
+  ar?: { w: number; h: number };
+  rect?: { x: number; y: number; w: number; h: number };
+  fm?: RequestedFormat;
+  q?: number;
+  auto: { format: boolean; compress: boolean };
+  lossless: boolean;
+  chromasub?: 420 | 422 | 444;
+  bg?: Color;
+  fillColor?: Color;
+  blur?: number;
+  sharp?: number;
+  rot?: number;
+  flip?: 'h' | 'v' | 'hv';
+  /** EXIF-style orientation override (1..8) */
+  or?: number;
+  trim?: 'auto';
+}
+
+export interface ParsedParams {
+  params: TransformParams;
+  /** Sorted `k=v&…` of the normalized spec (defaults filled, dpr folded); enters the cache key. */
+  canonical: string;
+  /** True when any recognized transform parameter was given (after site defaults). */
+  hasTransform: boolean;
+}
+
+/** What identify() tells about a source without decoding its pixels. */
+export interface ImageInfo {
+  format: SourceFormat;
+  width: number;
+  height: number;
+  /** frames; 1 for still images */
+  pages: number;
+  hasAlpha: boolean;
+  /** EXIF orientation 1..8 (1 when absent) */
+  orientation: number;
+  hasProfile: boolean;
+  /** libvips interpretation, e.g. 'srgb', 'cmyk', 'b-w' */
+  space: string;
+  progressive: boolean;
+  bytes: number;
+}
+
+/** The one encoding chosen for a response. */
+export interface OutputChoice {
+  format: OutputFormat;
+  progressive: boolean;
+  /** png8: palette PNG */
+  palette: boolean;
+  /** keep all frames (animated GIF/WebP source and an output format that animates) */
+  animated: boolean;
+}
+
+export interface TransformLimits {
+  /** longest side of any output, pixels */
+  maxOutputDimension: number;
+  /** width × height × frames a source may have */
+  maxSourcePixels: number;
+  avifEffort: number;
+}
+
+export interface TransformResult {
+  body: Buffer;
+  contentType: string;
+  format: OutputFormat;
+  width: number;
+  height: number;
+  /** encoder quality used, when the format has one */
+  quality?: number;
+}
