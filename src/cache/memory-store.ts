@@ -1,0 +1,59 @@
+import { LruIndex, type EntryRef, type EntrySummary } from './lru-index.js';
+import type { CacheEntry, CacheKey, CacheStats, CacheStore } from './types.js';
+
+/** Rough per-entry cost of the meta object, counted against the byte budget. */
+const META_OVERHEAD_BYTES = 512;
+
+/** Hot tier: whole entries in memory, least recently used dropped beyond maxBytes. */
+export class MemoryStore implements CacheStore {
+  private readonly index: LruIndex<CacheEntry>;
+
+  constructor(opts: { maxBytes: number }) {
+    this.index = new LruIndex<CacheEntry>({
+      // lru-cache needs a positive budget; 1 byte holds nothing, so 0 turns the tier off.
+      maxSize: Math.max(1, opts.maxBytes),
+      sizeOf: (entry) => entry.body.length + META_OVERHEAD_BYTES,
+    });
+  }
+
+  async get(key: CacheKey): Promise<CacheEntry | undefined> {
+    const entry = this.index.get(key);
+    return entry?.meta.key === key.variant ? entry : undefined;
+  }
+
+  async put(entry: CacheEntry): Promise<void> {
+    const ref: EntryRef = { sourceHash: entry.meta.sourceHash, variantHash: entry.meta.variantHash };
+    if (entry.body.length + META_OVERHEAD_BYTES > this.index.maxSize) {
+      this.index.delete(ref);
+      return;
+    }
+    this.index.set(ref, { meta: { ...entry.meta, size: entry.body.length }, body: entry.body });
+  }
+
+  async delete(key: CacheKey): Promise<boolean> {
+    return this.index.delete(key);
+  }
+
+  async deleteSource(sourceHash: string): Promise<number> {
+    return this.index.deleteSource(sourceHash).length;
+  }
+
+  async deleteWhere(pred: (entry: EntrySummary) => boolean): Promise<number> {
+    const removed = await this.index.deleteWhere((ref, entry) => pred({ ...ref, tags: entry.meta.tags }));
+    return removed.length;
+  }
+
+  async deleteAll(): Promise<number> {
+    return this.index.clear();
+  }
+
+  variantsOf(sourceHash: string): string[] {
+    return this.index.variantsOf(sourceHash);
+  }
+
+  stats(): CacheStats {
+    return { entries: this.index.entries, bytes: this.index.bytes };
+  }
+
+  async close(): Promise<void> {}
+}

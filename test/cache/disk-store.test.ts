@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { access, copyFile, rm, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DiskStore } from '../../src/cache/disk-store.js';
+import { bodyFor, entryFor, entryPathOf, filesUnder, keyFor, tempCacheDir } from './fixtures.js';
+
+const MB = 1024 * 1024;
+const exists = (file: string): Promise<boolean> => access(file).then(() => true, () => false);
+
+describe('DiskStore', () => {
+  let dir: string;
+  let store: DiskStore | undefined;
+  const fresh = async (opts: { maxBytes?: number; sweepIntervalMs?: number } = {}): Promise<DiskStore> => {
+    await store?.close();
+    store = await DiskStore.open({ dir, maxBytes: 64 * MB, ...opts });
+    return store;
+  };
+
+  before(async () => {
+    dir = await tempCacheDir();
+  });
+  after(async () => {
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stores a variant at <dir>/aa/bb/cc/<rest of sourceHash>/<variantHash>.entry', async () => {
+    const s = await fresh();
+    const key = keyFor('path');
+    await s.put(entryFor(key, bodyFor('path')));
+    const h = key.sourceHash;
+    const expected = path.join(dir, h.slice(0, 2), h.slice(2, 4), h.slice(4, 6), h.slice(6), `${key.variantHash}.entry`);
+    assert.ok(await exists(expected));
+    assert.equal(h.slice(6).length, 58);
+    await s.deleteAll();
+  });
+
+  it('keeps its entries and their bytes across a restart', async () => {
+    let s = await fresh();
+    const keys = [1, 2, 3].map((i) => keyFor(`restart${i}`));
+    for (const key of keys) await s.put(entryFor(key, bodyFor(key.variant, 4000), Date.now() + 1000, ['tag']));
+    const before = s.stats();
+    s = await fresh();
+    assert.deepEqual(s.stats(), before);
+    for (const key of keys) {
+      const got = await s.get(key);
+      assert.ok(got);
+      assert.ok(got.body.equals(bodyFor(key.variant, 4000)));
+      assert.deepEqual(got.meta.tags, ['tag']);
+    }
+    await s.deleteAll();
+  });
+
+  it('keeps the files on disk within the byte budget, evicting the least recently used', async () => {
+    // each entry file is 10 000 body bytes + a header of a few hundred: three fit, four do not
+    const s = await fresh({ maxBytes: 31_800 });
+    const keys = [0, 1, 2, 3, 4].map((i) => keyFor(`budget${i}`));
+    for (const key of keys.slice(0, 3)) await s.put(entryFor(key, bodyFor(key.variant, 10_000)));
+    assert.ok(await s.get(keys[0]!), 'read: now the most recent');
+    for (const key of keys.slice(3)) await s.put(entryFor(key, bodyFor(key.variant, 10_000)));
+
+    const files = await filesUnder(dir);
+    const onDisk = files.reduce((sum, f) => sum + f.size, 0);
+    assert.ok(onDisk <= 31_800, `${onDisk} bytes on disk`);
+    assert.equal(files.length, 3);
+    assert.deepEqual(s.stats(), { entries: 3, bytes: onDisk });
+    assert.ok(await s.get(keys[0]!), 'the recently read entry survives');
+    assert.equal(await s.get(keys[1]!), undefined, 'the least recently used is gone');
+    assert.equal(await exists(entryPathOf(dir, keys[1]!)), false);
+    await s.deleteAll();
+  });
+
+  it('does not store an entry larger than the whole budget', async () => {
+    const s = await fresh({ maxBytes: 5000 });
+    const key = keyFor('huge');
+    await s.put(entryFor(key, bodyFor('huge', 6000)));
+    assert.equal(await s.get(key), undefined);
+    assert.deepEqual(await filesUnder(dir), []);
+  });
+
+  it('sweeps expired entries and their files, keeping fresh ones', async () => {
+    const s = await fresh();
+    const expired = [keyFor('old1'), keyFor('old2')];
+    const live = keyFor('live');
+    for (const key of expired) await s.put(entryFor(key, bodyFor(key.variant), Date.now() - 1000));
+    await s.put(entryFor(live, bodyFor(live.variant)));
+    assert.equal(await s.sweep(), 2);
+    for (const key of expired) {
+      assert.equal(await s.get(key), undefined);
+      assert.equal(await exists(entryPathOf(dir, key)), false);
+    }
+    assert.ok(await s.get(live));
+    assert.equal(await s.sweep(), 0);
+    await s.deleteAll();
+  });
+
+  it('sweeps on its timer', async () => {
+    const s = await fresh({ sweepIntervalMs: 20 });
+    const key = keyFor('timer');
+    await s.put(entryFor(key, bodyFor('timer'), Date.now() + 30));
+    for (let i = 0; i < 50 && s.stats().entries > 0; i++) await sleep(20);
+    assert.equal(s.stats().entries, 0);
+    assert.equal(await exists(entryPathOf(dir, key)), false);
+  });
+
+  it('never returns a truncated or garbage entry, and removes it', async () => {
+    const s = await fresh();
+    const cut = keyFor('truncated');
+    const junk = keyFor('garbage');
+    await s.put(entryFor(cut, bodyFor('truncated', 8000)));
+    await s.put(entryFor(junk, bodyFor('garbage', 8000)));
+    const cutPath = entryPathOf(dir, cut);
+    await truncate(cutPath, 4000); // the middle of the body
+    await writeFile(entryPathOf(dir, junk), bodyFor('noise', 9000));
+    assert.equal(await s.get(cut), undefined);
+    assert.equal(await s.get(junk), undefined);
+    assert.equal(await exists(cutPath), false);
+    assert.equal(await exists(entryPathOf(dir, junk)), false);
+    assert.equal(s.stats().entries, 0);
+  });
+
+  it('drops damaged entries found at start-up', async () => {
+    let s = await fresh();
+    const good = keyFor('good');
+    const cut = keyFor('cut-at-start');
+    await s.put(entryFor(good, bodyFor('good', 5000)));
+    await s.put(entryFor(cut, bodyFor('cut', 5000)));
+    await truncate(entryPathOf(dir, cut), 3000);
+    s = await fresh();
+    assert.equal(s.stats().entries, 1);
+    assert.equal(await exists(entryPathOf(dir, cut)), false);
+    assert.equal(await s.get(cut), undefined);
+    assert.ok(await s.get(good));
+    await s.deleteAll();
+  });
+
+  it('removes a leftover .tmp file at start-up and never serves it', async () => {
+    let s = await fresh();
+    const written = keyFor('tmp-source');
+    const unfinished = keyFor('tmp-source', 'w=999');
+    await s.put(entryFor(written, bodyFor('tmp')));
+    // a complete entry for `unfinished`, but only under a temp name, as a crash before rename leaves it
+    const tmp = path.join(path.dirname(entryPathOf(dir, unfinished)), `${unfinished.variantHash}.1234.tmp`);
+    await s.put(entryFor(unfinished, bodyFor('tmp')));
+    await copyFile(entryPathOf(dir, unfinished), tmp);
+    await s.delete(unfinished);
+    s = await fresh();
+    assert.equal(await exists(tmp), false);
+    assert.equal(await s.get(unfinished), undefined);
+    assert.ok(await s.get(written));
+    await s.deleteAll();
+  });
+
+  it('never serves a half-written entry after the writer is killed mid-write', async () => {
+    await store?.close();
+    store = undefined;
+    const crashDir = await tempCacheDir();
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const moduleUrl = (rel: string): string => pathToFileURL(path.resolve(here, rel)).href;
+    const script = path.join(crashDir, 'writer.mjs');
+    const cache = path.join(crashDir, 'cache');
+    await writeFile(
+      script,
+      `import { createHash } from 'node:crypto';
+import { DiskStore } from ${JSON.stringify(moduleUrl('../../src/cache/disk-store.js'))};
+import { makeCacheKey } from ${JSON.stringify(moduleUrl('../../src/cache/key.js'))};
+const store = await DiskStore.open({ dir: ${JSON.stringify(cache)}, maxBytes: 2 ** 40 });
+process.stdout.write('ready\\n');
+const body = (i) => Buffer.alloc(200 * 1024, createHash('sha256').update(String(i)).digest());
+let next = 0;
+async function writer() {
+  for (;;) {
+    const i = next++;
+    const key = makeCacheKey({ site: 'crash', path: '/' + (i % 40), sourceQuery: '', spec: 'w=' + i, format: 'webp' });
+    const b = body(i);
+    await store.put({ meta: { key: key.variant, sourceHash: key.sourceHash, variantHash: key.variantHash,
+      contentType: 'image/webp', etag: '"x"', size: b.length, createdAt: Date.now(), expiresAt: Date.now() + 60000,
+      tags: [], headers: {} }, body: b });
+  }
+}
+await Promise.all([writer(), writer(), writer(), writer()]);
+`,
+    );
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.once('data', () => resolve());
+      child.once('exit', () => reject(new Error('writer exited before it was ready')));
+    });
+    await sleep(300);
+    child.kill('SIGKILL');
+    await exited;
+
+    const reopened = await DiskStore.open({ dir: cache, maxBytes: 2 ** 40 });
+    try {
+      const { makeCacheKey } = await import('../../src/cache/key.js');
+      let served = 0;
+      for (let i = 0; i < 20_000; i++) {
+        const key = makeCacheKey({ site: 'crash', path: `/${i % 40}`, sourceQuery: '', spec: `w=${i}`, format: 'webp' });
+        const got = await reopened.get(key);
+        if (!got) continue;
+        served++;
+        const expected = Buffer.alloc(200 * 1024, createHash('sha256').update(String(i)).digest());
+        assert.equal(sha256(got.body), sha256(expected), `entry ${i} is whole`);
+      }
+      assert.ok(served > 0, 'the writer got some entries written');
+      assert.equal(served, reopened.stats().entries);
+      assert.equal((await filesUnder(cache)).filter((f) => f.path.endsWith('.tmp')).length, 0);
+    } finally {
+      await reopened.close();
+      await rm(crashDir, { recursive: true, force: true });
+    }
+  });
+});
+
+function sha256(buf: Buffer): string {
+  return createHash('sha256').update(buf).digest('hex');
+}

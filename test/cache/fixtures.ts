@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { makeCacheKey } from '../../src/cache/key.js';
+import type { CacheEntry, CacheKey } from '../../src/cache/types.js';
+
+export function tempCacheDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), 'imgedge-cache-test-'));
+}
+
+/** Variant `spec` of source `/img/<source>.jpg`. */
+export function keyFor(source: string | number, spec = 'w=100', format = 'webp'): CacheKey {
+  return makeCacheKey({ site: 'test', path: `/img/${source}.jpg`, sourceQuery: '', spec, format });
+}
+
+/** A body that is a pure function of its seed, so readers can recompute it. */
+export function bodyFor(seed: string, size = 1000): Buffer {
+  return Buffer.alloc(size, createHash('sha256').update(seed).digest());
+}
+
+export function entryFor(key: CacheKey, body: Buffer, expiresAt = Date.now() + 3_600_000, tags: string[] = []): CacheEntry {
+  return {
+    meta: {
+      key: key.variant,
+      sourceHash: key.sourceHash,
+      variantHash: key.variantHash,
+      contentType: 'image/webp',
+      etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`,
+      size: body.length,
+      createdAt: Date.now(),
+      expiresAt,
+      tags,
+      headers: { 'cache-control': 'public, max-age=3600' },
+    },
+    body,
+  };
+}
+
+/** Where the disk store must put an entry: `<dir>/aa/bb/cc/<rest>/<variantHash>.entry`. */
+export function entryPathOf(dir: string, key: CacheKey): string {
+  const h = key.sourceHash;
+  return path.join(dir, h.slice(0, 2), h.slice(2, 4), h.slice(4, 6), h.slice(6), `${key.variantHash}.entry`);
+}
+
+/** Every file under `dir` with its size. */
+export async function filesUnder(dir: string): Promise<Array<{ path: string; size: number }>> {
+  const out: Array<{ path: string; size: number }> = [];
+  for (const d of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!d.isFile()) continue;
+    const file = path.join(d.parentPath ?? d.path, d.name);
+    out.push({ path: file, size: (await stat(file)).size });
+  }
+  return out;
+}
