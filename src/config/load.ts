@@ -1,0 +1,108 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+/** Every problem found in a config, reported together so one edit fixes them all. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const DEFAULT_CONFIG_PATH = path.join(projectRoot, 'config/default.json');
+
+type Env = Record<string, string | undefined>;
+
+/** Env variables of DESIGN §2 that override the config (they shape the first, default site). */
+function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void {
+  const int = (name: string): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    if (!/^\d+$/.test(v)) {
+      problems.push(`${name}: "${v}" is not a whole number`);
+      return undefined;
+    }
+    return Number(v);
+  };
+  const set = (obj: string, key: string, value: unknown) => {
+    if (value === undefined) return;
+    raw[obj] = { ...(raw[obj] ?? {}), [key]: value };
+  };
+  set('server', 'port', int('IMGEDGE_PORT'));
+  set('server', 'host', env.IMGEDGE_HOST || undefined);
+  set('cache', 'dir', env.IMGEDGE_CACHE_DIR ? path.resolve(env.IMGEDGE_CACHE_DIR) : undefined);
+  set('cache', 'maxBytes', int('IMGEDGE_CACHE_MAX_BYTES'));
+  set('log', 'level', env.IMGEDGE_LOG_LEVEL || undefined);
+  const origin = env.IMGEDGE_ORIGIN || undefined;
+  const ttl = int('IMGEDGE_TTL');
+  if (origin !== undefined || ttl !== undefined) {
+    const sites: any[] = Array.isArray(raw.sites) ? [...raw.sites] : [];
+    const first = { name: 'default', ...(sites[0] ?? {}) };
+    if (origin !== undefined) first.origin = resolveFileOrigin(origin, process.cwd());
+    if (ttl !== undefined) first.ttl = ttl;
+    sites[0] = first;
+    raw.sites = sites;
+  }
+}
+
+/** `file:` origins and cache dirs written relative are relative to the file that names them. */
+function resolveFileOrigin(origin: string, base: string): string {
+  if (!/^file:/i.test(origin)) return origin;
+  const rest = origin.replace(/^file:(\/\/)?/i, '');
+  return `file://${path.resolve(base, decodeURIComponent(rest))}`;
+}
+
+/** Checked apart from the schema so it is reported even when other fields are wrong too. */
+function duplicateSiteNames(sites: unknown): string[] {
+  if (!Array.isArray(sites)) return [];
+  const seen = new Set<unknown>();
+  return sites.flatMap((site, i) => {
+    const name = (site as { name?: unknown })?.name;
+    if (name === undefined || !seen.has(name)) {
+      seen.add(name);
+      return [];
+    }
+    return [`sites.${i}.name: duplicate site name "${String(name)}"`];
+  });
+}
+
+function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+}
+
+export async function loadConfig(env: Env = process.env): Promise<Config> {
+  const file = env.IMGEDGE_CONFIG ? path.resolve(env.IMGEDGE_CONFIG) : DEFAULT_CONFIG_PATH;
+  let raw: Record<string, any>;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError([`${file}: ${(err as Error).message}`]);
+  }
+  return parseConfig(raw, env, path.dirname(file));
+}
+
+/** Validates a config object (relative paths resolved against baseDir) with env overrides. */
+export function parseConfig(input: unknown, env: Env = {}, baseDir = process.cwd()): Config {
+  const problems: string[] = [];
+  const raw: Record<string, any> = typeof input === 'object' && input !== null ? structuredClone(input) : {};
+  if (Array.isArray(raw.sites)) {
+    raw.sites = raw.sites.map((s: any) =>
+      typeof s?.origin === 'string' ? { ...s, origin: resolveFileOrigin(s.origin, baseDir) } : s,
+    );
+  }
+  if (typeof raw.cache?.dir === 'string') raw.cache = { ...raw.cache, dir: path.resolve(baseDir, raw.cache.dir) };
+  applyEnv(raw, env, problems);
+  problems.push(...duplicateSiteNames(raw.sites));
+  const result = configSchema.safeParse(raw);
+  if (!result.success) problems.push(...formatIssues(result.error));
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  const cfg = result.data;
+  cfg.cache.dir = path.resolve(baseDir, cfg.cache.dir);
+  return cfg;
+}

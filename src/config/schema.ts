@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+const originUrl = z
+  .string()
+  .refine((v) => /^(https?:\/\/[^/]+|file:)/i.test(v), 'must be an http(s):// or file: URL');
+
+const siteSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'letters, digits, . _ - only'),
+    /** Host names (no port) this site answers; "*" matches any host no other site claims. */
+    hosts: z.array(z.string().min(1)).min(1).default(['*']),
+    origin: originUrl,
+    /** Cache lifetime in seconds; the origin's max-age / s-maxage can only shorten it. */
+    ttl: z.number().int().min(0).default(86_400),
+    /** Parameters applied to raster images requested without any (e.g. "auto=format,compress"). */
+    defaults: z.string().default(''),
+    /** Origin query parameters that are part of the source's identity (forwarded and keyed). */
+    sourceQueryParams: z.array(z.string()).default([]),
+    /** What a source that cannot be decoded answers: a 422 error, or the original bytes. */
+    onError: z.enum(['error', 'original']).default('error'),
+    formats: z
+      .object({
+        avif: z.boolean().default(true),
+        /** AVIF is slow to encode: larger outputs are served as WebP instead. */
+        avifMaxDimension: z.number().int().min(1).default(1600),
+        avifEffort: z.number().int().min(0).max(9).default(2),
+      })
+      .prefault({}),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65_535).default(8080),
+        /** How long a graceful shutdown waits for in-flight requests. */
+        shutdownTimeoutMs: z.number().int().min(0).default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    cache: z
+      .object({
+        dir: z.string().min(1).default('.cache/imgedge'),
+        maxBytes: z.number().int().min(1).default(1024 * MiB),
+        memoryBytes: z.number().int().min(0).default(64 * MiB),
+        sweepIntervalSeconds: z.number().min(0.05).default(60),
+        fsync: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    origin: z
+      .object({
+        connectTimeoutMs: z.number().int().min(1).default(5_000),
+        headersTimeoutMs: z.number().int().min(1).default(10_000),
+        bodyTimeoutMs: z.number().int().min(1).default(10_000),
+        /** Largest source the edge downloads; enforced while the body streams. */
+        maxSourceBytes: z.number().int().min(1).default(32 * MiB),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        maxSourcePixels: z.number().int().min(1).default(50_000_000),
+        maxOutputDimension: z.number().int().min(1).max(16_384).default(8192),
+        maxUrlLength: z.number().int().min(64).default(8192),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
+    sites: z.array(siteSchema).min(1),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+export type SiteConfig = Config['sites'][number];

@@ -1,0 +1,78 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EdgeError } from './errors.js';
+
+export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'BYPASS';
+
+export interface Timings {
+  fetch?: number;
+  transform?: number;
+  cache?: number;
+}
+
+export function serverTiming(t: Timings): string {
+  return (Object.entries(t) as [string, number | undefined][])
+    .filter(([, v]) => v !== undefined)
+    .map(([name, v]) => `${name};dur=${v!.toFixed(1)}`)
+    .join(', ');
+}
+
+/** True when If-None-Match names this ETag (weak comparison, as RFC 9110 asks for GET). */
+export function notModified(req: IncomingMessage, etag: string): boolean {
+  const header = req.headers['if-none-match'];
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  const bare = etag.replace(/^W\//, '');
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === bare);
+}
+
+export interface ImageResponse {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+  cacheControl: string;
+  cacheStatus: CacheStatus;
+  timings: Timings;
+  headers?: Record<string, string>;
+}
+
+export function sendImage(req: IncomingMessage, res: ServerResponse, r: ImageResponse): void {
+  const headers: Record<string, string | number> = {
+    ...r.headers,
+    'content-type': r.contentType,
+    etag: r.etag,
+    'cache-control': r.cacheControl,
+    vary: 'Accept',
+    'x-cache': r.cacheStatus,
+    'x-content-type-options': 'nosniff',
+    'server-timing': serverTiming(r.timings),
+  };
+  if (r.contentType.startsWith('image/svg')) headers['content-security-policy'] = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
+  if (notModified(req, r.etag)) {
+    res.writeHead(304, headers);
+    res.end();
+    return;
+  }
+  headers['content-length'] = r.body.length;
+  res.writeHead(200, headers);
+  res.end(req.method === 'HEAD' ? undefined : r.body);
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...headers,
+  });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, err: EdgeError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, err.status, err.toJSON());
+}

@@ -1,0 +1,116 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { SingleFlight } from '../cache/single-flight.js';
+import type { CacheStore } from '../cache/types.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../observe/logger.js';
+import { EdgeMetrics } from '../observe/metrics.js';
+import { isRasterImagePath } from '../origin/mime.js';
+import { parseParams } from '../transform/params.js';
+import { handleEdgeRoute } from './edge-routes.js';
+import { EdgeError } from './errors.js';
+import { handleImage, type ImageDeps } from './image-handler.js';
+import type { RequestLog } from './request-log.js';
+import { sendError } from './respond.js';
+import type { Source } from './source.js';
+import { SiteRegistry } from './sites.js';
+import type { Variant } from './variant.js';
+
+export interface Edge {
+  server: http.Server;
+  metrics: EdgeMetrics;
+  listen(port: number, host: string): Promise<AddressInfo>;
+  /** Stops accepting, lets in-flight requests (and their cache writes) finish, then closes. */
+  close(): Promise<void>;
+}
+
+/** Wires the stages into one HTTP server. */
+export function createEdgeServer(config: Config, cache: CacheStore, logger: Logger): Edge {
+  const sites = new SiteRegistry(config);
+  const metrics = new EdgeMetrics(cache);
+  const deps: ImageDeps = {
+    cache,
+    metrics,
+    flights: new SingleFlight<Source>(),
+    variantFlights: new SingleFlight<Variant>(),
+    limits: {
+      maxOutputDimension: config.limits.maxOutputDimension,
+      maxSourcePixels: config.limits.maxSourcePixels,
+      avifEffort: 2,
+    },
+    observeTransform: (format, seconds) => metrics.transformSeconds.observe({ format }, seconds),
+  };
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+
+  async function route(req: IncomingMessage, res: ServerResponse, log: RequestLog): Promise<void> {
+    const rawUrl = req.url ?? '/';
+    if (rawUrl.length > config.limits.maxUrlLength) throw new EdgeError('EDGE_BAD_PATH', 414, 'the URL is too long');
+    const url = new URL(rawUrl, 'http://edge.invalid');
+    log.path = url.pathname;
+    if (url.pathname.startsWith('/_edge/')) {
+      await handleEdgeRoute(req, res, url.pathname, { cacheDir: config.cache.dir, metrics });
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      throw new EdgeError('EDGE_METHOD_NOT_ALLOWED', 405, `${req.method} is not served; use GET or HEAD`);
+    }
+    const site = sites.siteFor(req.headers.host);
+    if (!site) throw new EdgeError('EDGE_NOT_FOUND', 404, 'no site is configured for this host');
+    log.site = site.config.name;
+    const parsed = parseParams(url.searchParams, isRasterImagePath(url.pathname) ? site.defaults : undefined);
+    if (!parsed.hasTransform) {
+      log.cache = 'BYPASS';
+      site.origin.passthrough(req, res, `${url.pathname}${url.search}`);
+      return;
+    }
+    await handleImage(req, res, site, url, parsed, log, deps);
+  }
+
+  const server = http.createServer((req, res) => {
+    const started = performance.now();
+    const log: RequestLog = { method: req.method ?? 'GET', path: req.url ?? '/' };
+    inFlight++;
+    res.on('close', () => {
+      log.status = res.statusCode;
+      log.totalMs = Math.round((performance.now() - started) * 10) / 10;
+      metrics.requests.inc({ status: String(res.statusCode), cache: log.cache ?? 'NONE' });
+      if (log.bytesOut !== undefined) metrics.responseBytes.inc(log.bytesOut);
+      logger.info(log, 'request');
+      if (--inFlight === 0) drained?.();
+    });
+    route(req, res, log).catch((err: unknown) => {
+      const edgeErr = err instanceof EdgeError ? err : new EdgeError('EDGE_INTERNAL', 500, 'internal error');
+      if (!(err instanceof EdgeError)) logger.error({ err, path: log.path }, 'unexpected error');
+      log.error = edgeErr.code;
+      sendError(res, edgeErr);
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
+  return {
+    server,
+    metrics,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve(server.address() as AddressInfo));
+      });
+    },
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => (drained = resolve)),
+          new Promise((resolve) => setTimeout(resolve, config.server.shutdownTimeoutMs).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await closed;
+      await sites.close();
+    },
+  };
+}

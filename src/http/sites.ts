@@ -1,0 +1,42 @@
+import type { Config, SiteConfig } from '../config/schema.js';
+import { createOrigin } from '../origin/index.js';
+import type { Origin } from '../origin/types.js';
+
+/** A configured site with what it needs at request time. */
+export interface Site {
+  config: SiteConfig;
+  origin: Origin;
+  defaults: URLSearchParams;
+}
+
+/** Chooses the site by the request's Host; "*" is the fallback for hosts no site names. */
+export class SiteRegistry {
+  private readonly byHost = new Map<string, Site>();
+  private readonly fallback: Site | undefined;
+  readonly all: Site[];
+
+  constructor(config: Config) {
+    this.all = config.sites.map((siteConfig) => ({
+      config: siteConfig,
+      origin: createOrigin(siteConfig.origin, config.origin),
+      defaults: new URLSearchParams(siteConfig.defaults),
+    }));
+    let fallback: Site | undefined;
+    for (const site of this.all) {
+      for (const host of site.config.hosts) {
+        if (host === '*') fallback ??= site;
+        else this.byHost.set(host.toLowerCase(), site);
+      }
+    }
+    this.fallback = fallback;
+  }
+
+  siteFor(hostHeader: string | undefined): Site | undefined {
+    const host = (hostHeader ?? '').toLowerCase().replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    return this.byHost.get(host) ?? this.fallback;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all.map((s) => s.origin.close()));
+  }
+}

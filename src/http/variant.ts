@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { remainingCacheControl } from '../cache/policy.js';
+import type { CacheEntry, CacheKey } from '../cache/types.js';
+import { identify } from '../transform/identify.js';
+import { chooseOutput, type AcceptedFormats } from '../transform/negotiate.js';
+import { describeMetadata, transform } from '../transform/pipeline.js';
+import type { ImageInfo, TransformLimits, TransformParams, TransformResult } from '../transform/types.js';
+import { EdgeError } from './errors.js';
+import type { Site } from './sites.js';
+import { loadSource, type Source, type SourceDeps } from './source.js';
+
+export interface VariantRequest {
+  site: Site;
+  key: CacheKey;
+  sourceKey: CacheKey;
+  /** path and source query as sent to the origin */
+  originPath: string;
+  params: TransformParams;
+  accepted: AcceptedFormats | undefined;
+}
+
+export interface VariantDeps extends SourceDeps {
+  limits: TransformLimits;
+  observeTransform(format: string, seconds: number): void;
+}
+
+/** A produced response body and what the log line wants to know about it. */
+export interface Variant {
+  entry: CacheEntry;
+  /** stored in the cache (false: the origin forbids it, or the original was served on error) */
+  cacheable: boolean;
+  /** not an image response at all: served as the origin sent it */
+  bypass: boolean;
+  /** Cache-Control for clients on this miss */
+  cacheControl: string;
+  info?: ImageInfo;
+  result?: TransformResult;
+  fetchMs: number;
+  transformMs: number;
+}
+
+export function strongEtag(body: Buffer): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
+}
+
+function entryFor(req: VariantRequest, source: Source, body: Buffer, contentType: string, headers: Record<string, string>): CacheEntry {
+  return {
+    meta: {
+      key: req.key.variant,
+      sourceHash: req.key.sourceHash,
+      variantHash: req.key.variantHash,
+      contentType,
+      etag: strongEtag(body),
+      size: body.length,
+      createdAt: Date.now(),
+      expiresAt: source.expiresAt,
+      tags: [],
+      headers,
+    },
+    body,
+  };
+}
+
+/** Output as large as the source, in its format and with nothing visible changed. */
+function isPlainReencode(info: ImageInfo, result: TransformResult): boolean {
+  return (
+    result.format === info.format &&
+    result.width === info.width &&
+    result.height === info.height &&
+    info.orientation === 1 &&
+    info.pages === 1
+  );
+}
+
+/** The miss path: source → identify → negotiate → transform → never-larger check. */
+export async function produceVariant(req: VariantRequest, deps: VariantDeps): Promise<Variant> {
+  const source = await loadSource(req.site, req.sourceKey, req.originPath, deps);
+  const base = {
+    cacheable: source.policy.cacheable,
+    cacheControl: source.policy.cacheable ? remainingCacheControl(source.expiresAt) : source.policy.cacheControl,
+    fetchMs: source.fetchMs,
+    transformMs: 0,
+  };
+  let info: ImageInfo;
+  try {
+    info = await identify(source.body);
+  } catch (err) {
+    // Not an image and not claimed to be one: hand it over as the origin sent it.
+    if (err instanceof EdgeError && err.code === 'EDGE_NOT_AN_IMAGE' && !source.contentType.startsWith('image/')) {
+      const entry = entryFor(req, source, source.body, source.contentType, {});
+      return { ...base, entry, cacheable: false, bypass: true, cacheControl: source.policy.cacheControl };
+    }
+    return onBadImage(err, req, source, base);
+  }
+  const headers = { 'x-original-bytes': String(source.body.length) };
+  if (req.params.fm === 'json') {
+    const json = Buffer.from(JSON.stringify(describeMetadata(info)));
+    return { ...base, entry: entryFor(req, source, json, 'application/json', headers), bypass: false, info };
+  }
+  const out = chooseOutput(req.params, info, req.accepted, req.site.config.formats);
+  const limits = { ...deps.limits, avifEffort: req.site.config.formats.avifEffort };
+  const started = performance.now();
+  let result: TransformResult;
+  try {
+    result = await transform(source.body, info, req.params, out, limits);
+  } catch (err) {
+    return onBadImage(err, req, source, base);
+  }
+  const transformMs = performance.now() - started;
+  deps.observeTransform(result.format, transformMs / 1000);
+  // Never larger: re-encoding that only made the file bigger serves the original bytes.
+  if (isPlainReencode(info, result) && result.body.length >= source.body.length) {
+    const entry = entryFor(req, source, source.body, source.contentType, headers);
+    return { ...base, entry, bypass: false, info, result: { ...result, body: source.body }, transformMs };
+  }
+  if (result.quality !== undefined) Object.assign(headers, { 'x-quality': String(result.quality) });
+  const entry = entryFor(req, source, result.body, result.contentType, headers);
+  return { ...base, entry, bypass: false, info, result, transformMs };
+}
+
+function onBadImage(err: unknown, req: VariantRequest, source: Source, base: Omit<Variant, 'entry' | 'bypass'>): Variant {
+  if (err instanceof EdgeError && err.code === 'EDGE_BAD_IMAGE' && req.site.config.onError === 'original') {
+    const entry = entryFor(req, source, source.body, source.contentType, {});
+    return { ...base, entry, cacheable: false, bypass: true, cacheControl: 'no-store' };
+  }
+  throw err;
+}

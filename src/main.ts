@@ -1,0 +1,53 @@
+import { mkdir } from 'node:fs/promises';
+import sharp from 'sharp';
+import { DiskStore } from './cache/disk-store.js';
+import { MemoryStore } from './cache/memory-store.js';
+import { TieredStore } from './cache/tiered-store.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import { createEdgeServer } from './http/server.js';
+import { createLogger } from './observe/logger.js';
+
+async function main(): Promise<void> {
+  const config = await loadConfig();
+  const logger = createLogger(config.log.level);
+  // Variants are cached on disk; libvips' own operation cache would only hold memory.
+  sharp.cache(false);
+
+  await mkdir(config.cache.dir, { recursive: true });
+  const disk = await DiskStore.open({
+    dir: config.cache.dir,
+    maxBytes: config.cache.maxBytes,
+    sweepIntervalMs: config.cache.sweepIntervalSeconds * 1000,
+    fsync: config.cache.fsync,
+    logger,
+  });
+  const cache = new TieredStore(new MemoryStore({ maxBytes: config.cache.memoryBytes }), disk);
+  const edge = createEdgeServer(config, cache, logger);
+  const address = await edge.listen(config.server.port, config.server.host);
+  logger.info(
+    { address: `http://${address.address}:${address.port}`, cacheDir: config.cache.dir, sites: config.sites.map((s) => s.name) },
+    'imgedge listening',
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    await edge.close();
+    await cache.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`imgedge: ${err.message}\n`);
+  } else {
+    process.stderr.write(`imgedge: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,58 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface CacheStatsSource {
+  stats(): { entries: number; bytes: number };
+}
+
+/** Prometheus metrics of one edge process (own registry, so tests can run several). */
+export class EdgeMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'imgedge_requests_total',
+    help: 'Requests answered, by status and cache status',
+    labelNames: ['status', 'cache'] as const,
+    registers: [this.registry],
+  });
+  readonly originBytes = new Counter({
+    name: 'imgedge_origin_bytes_total',
+    help: 'Bytes of source images read from origins',
+    registers: [this.registry],
+  });
+  readonly responseBytes = new Counter({
+    name: 'imgedge_response_bytes_total',
+    help: 'Body bytes sent to clients for image responses',
+    registers: [this.registry],
+  });
+  readonly originFetches = new Counter({
+    name: 'imgedge_origin_fetches_total',
+    help: 'Source fetches made to origins',
+    registers: [this.registry],
+  });
+  readonly transformSeconds = new Histogram({
+    name: 'imgedge_transform_seconds',
+    help: 'Time spent decoding, transforming and encoding one image',
+    labelNames: ['format'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  constructor(cache: CacheStatsSource) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'imgedge_' });
+    new Gauge({
+      name: 'imgedge_cache_bytes',
+      help: 'Bytes of cached entries on disk',
+      registers: [this.registry],
+      collect() {
+        this.set(cache.stats().bytes);
+      },
+    });
+    new Gauge({
+      name: 'imgedge_cache_entries',
+      help: 'Cached entries on disk',
+      registers: [this.registry],
+      collect() {
+        this.set(cache.stats().entries);
+      },
+    });
+  }
+}

@@ -1,0 +1,107 @@
+import { createReadStream } from 'node:fs';
+import { open, realpath } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EdgeError } from '../http/errors.js';
+import { tooLarge } from './body-limit.js';
+import { contentTypeFor } from './mime.js';
+import type { Origin, OriginLimits, OriginResponse } from './types.js';
+
+const notFound = (): OriginResponse => ({ status: 404, headers: { 'content-type': 'text/plain' }, body: Buffer.from('not found') });
+
+/** A local folder as an origin. Paths (symlinks included) can never leave the root. */
+export class FileOrigin implements Origin {
+  private readonly root: string;
+  private realRoot: Promise<string>;
+
+  constructor(url: string, private readonly limits: OriginLimits) {
+    this.root = fileURLToPath(url.startsWith('file://') ? url : `file://${url.slice('file:'.length)}`);
+    this.realRoot = realpath(this.root).catch(() => this.root);
+  }
+
+  /** The real file for a request path, or undefined when it is missing or outside the root. */
+  private async resolve(pathAndQuery: string): Promise<string | undefined> {
+    const pathname = pathAndQuery.split('?')[0] ?? '/';
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(pathname);
+    } catch {
+      return undefined;
+    }
+    if (decoded.includes('\0')) return undefined;
+    const root = await this.realRoot;
+    const candidate = path.join(root, path.normalize(decoded));
+    try {
+      const real = await realpath(candidate);
+      return real === root || real.startsWith(root + path.sep) ? real : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async fetch(pathAndQuery: string): Promise<OriginResponse> {
+    const file = await this.resolve(pathAndQuery);
+    if (!file) return notFound();
+    const handle = await open(file, 'r').catch(() => undefined);
+    if (!handle) return notFound();
+    try {
+      const stat = await handle.stat();
+      if (!stat.isFile()) return notFound();
+      if (stat.size > this.limits.maxSourceBytes) throw tooLarge(this.limits.maxSourceBytes);
+      const body = await handle.readFile();
+      return {
+        status: 200,
+        headers: {
+          'content-type': contentTypeFor(file),
+          'content-length': String(body.length),
+          'last-modified': stat.mtime.toUTCString(),
+        },
+        body,
+      };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string): void {
+    void this.stream(req, res, pathAndQuery).catch((err) => {
+      if (!res.headersSent) {
+        const e = err instanceof EdgeError ? err : new EdgeError('EDGE_INTERNAL', 500, 'could not read the file');
+        res.writeHead(e.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(e.toJSON()));
+      } else res.destroy();
+    });
+  }
+
+  private async stream(req: IncomingMessage, res: ServerResponse, pathAndQuery: string): Promise<void> {
+    const pathname = pathAndQuery.split('?')[0] ?? '/';
+    // A folder URL serves its index page, as a static web server would.
+    const file = await this.resolve(pathname.endsWith('/') ? `${pathname}index.html` : pathname);
+    const handle = file ? await open(file, 'r').catch(() => undefined) : undefined;
+    const stat = handle ? await handle.stat() : undefined;
+    if (!handle || !stat?.isFile()) {
+      await handle?.close();
+      const e = new EdgeError('EDGE_ORIGIN_STATUS', 404, 'not found at the origin', { originStatus: 404 });
+      res.writeHead(404, { 'content-type': 'application/json', 'x-cache': 'BYPASS' });
+      res.end(JSON.stringify(e.toJSON()));
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': contentTypeFor(file!),
+      'content-length': stat.size,
+      'last-modified': stat.mtime.toUTCString(),
+      'x-cache': 'BYPASS',
+    });
+    if (req.method === 'HEAD') {
+      await handle.close();
+      res.end();
+      return;
+    }
+    createReadStream('', { fd: handle.fd, autoClose: false })
+      .on('close', () => void handle.close())
+      .pipe(res);
+  }
+
+  async close(): Promise<void> {}
+}

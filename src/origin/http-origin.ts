@@ -1,0 +1,102 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import httpProxy from 'http-proxy';
+import { Agent, request, errors as undiciErrors } from 'undici';
+import { EdgeError } from '../http/errors.js';
+import { readLimited, tooLarge } from './body-limit.js';
+import type { Origin, OriginLimits, OriginResponse } from './types.js';
+
+const USER_AGENT = 'imgedge/0.1';
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+function mapNetworkError(err: unknown, url: string): EdgeError {
+  if (err instanceof EdgeError) return err;
+  if (
+    err instanceof undiciErrors.ConnectTimeoutError ||
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    err instanceof undiciErrors.BodyTimeoutError
+  ) {
+    return new EdgeError('EDGE_ORIGIN_TIMEOUT', 504, 'the origin did not answer in time');
+  }
+  const code = (err as { code?: string }).code ?? 'unknown';
+  return new EdgeError('EDGE_ORIGIN_UNREACHABLE', 502, `the origin could not be reached (${code})`, { origin: new URL(url).host });
+}
+
+/** An http(s) origin: undici with keep-alive for sources, http-proxy for passthrough. */
+export class HttpOrigin implements Origin {
+  private readonly base: URL;
+  private readonly agent: Agent;
+  private readonly proxy: httpProxy;
+
+  constructor(baseUrl: string, private readonly limits: OriginLimits) {
+    this.base = new URL(baseUrl);
+    this.agent = new Agent({
+      connect: { timeout: limits.connectTimeoutMs },
+      headersTimeout: limits.headersTimeoutMs,
+      bodyTimeout: limits.bodyTimeoutMs,
+      keepAliveTimeout: 30_000,
+      connections: 64,
+    });
+    this.proxy = httpProxy.createProxyServer({
+      target: this.base.origin,
+      changeOrigin: true,
+      xfwd: true,
+      proxyTimeout: limits.headersTimeoutMs,
+      agent: undefined,
+    });
+  }
+
+  /** The origin URL for a request path: the site's base path joined with it. */
+  private urlFor(pathAndQuery: string): string {
+    const basePath = this.base.pathname.replace(/\/$/, '');
+    return `${this.base.origin}${basePath}${pathAndQuery}`;
+  }
+
+  async fetch(pathAndQuery: string): Promise<OriginResponse> {
+    const url = this.urlFor(pathAndQuery);
+    try {
+      const res = await request(url, {
+        method: 'GET',
+        dispatcher: this.agent,
+        headers: { 'user-agent': USER_AGENT, accept: 'image/*,*/*;q=0.8' },
+        maxRedirections: 0,
+      } as Parameters<typeof request>[1]);
+      const headers = flattenHeaders(res.headers);
+      const declared = Number(headers['content-length']);
+      if (Number.isFinite(declared) && declared > this.limits.maxSourceBytes) {
+        res.body.destroy();
+        throw tooLarge(this.limits.maxSourceBytes);
+      }
+      const body = await readLimited(res.body, this.limits.maxSourceBytes);
+      return { status: res.statusCode, headers, body };
+    } catch (err) {
+      throw mapNetworkError(err, url);
+    }
+  }
+
+  passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string): void {
+    req.url = `${this.base.pathname.replace(/\/$/, '')}${pathAndQuery}`;
+    res.setHeader('x-cache', 'BYPASS');
+    this.proxy.web(req, res, { target: this.base.origin }, (err) => {
+      const edgeErr = mapNetworkError(err, this.base.href);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      res.writeHead(edgeErr.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(edgeErr.toJSON()));
+    });
+  }
+
+  async close(): Promise<void> {
+    this.proxy.close();
+    await this.agent.close();
+  }
+}

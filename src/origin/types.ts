@@ -1,0 +1,24 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export interface OriginResponse {
+  status: number;
+  /** lower-case names; repeated headers joined with ", " */
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export interface OriginLimits {
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  maxSourceBytes: number;
+}
+
+/** Where a site's originals come from. */
+export interface Origin {
+  /** GET a source whole, refusing it while it streams once it passes maxSourceBytes. */
+  fetch(pathAndQuery: string): Promise<OriginResponse>;
+  /** Streams the request through unchanged (non-image traffic); answers the client itself. */
+  passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string): void;
+  close(): Promise<void>;
+}

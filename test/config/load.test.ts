@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, parseConfig } from '../../src/config/load.js';
+import { MAIN_JS, removeDir, tempDir } from '../helpers/edge.js';
+
+test('the embedded default config is valid and points at the bundled demo origin', async () => {
+  const cfg = await loadConfig({});
+  assert.equal(cfg.server.port, 8080);
+  assert.equal(cfg.sites.length, 1);
+  assert.equal(cfg.sites[0]!.origin, `file://${path.resolve(path.dirname(DEFAULT_CONFIG_PATH), '../examples/site')}`);
+  assert.equal(cfg.sites[0]!.defaults, 'auto=format,compress');
+});
+
+test('env variables override the config for the default site', async () => {
+  const cfg = await loadConfig({
+    IMGEDGE_PORT: '9191',
+    IMGEDGE_HOST: '127.0.0.2',
+    IMGEDGE_ORIGIN: 'https://images.example.com/base',
+    IMGEDGE_CACHE_DIR: '/tmp/imgedge-x',
+    IMGEDGE_CACHE_MAX_BYTES: '12345',
+    IMGEDGE_TTL: '60',
+    IMGEDGE_LOG_LEVEL: 'warn',
+  });
+  assert.equal(cfg.server.port, 9191);
+  assert.equal(cfg.server.host, '127.0.0.2');
+  assert.equal(cfg.sites[0]!.origin, 'https://images.example.com/base');
+  assert.equal(cfg.sites[0]!.ttl, 60);
+  assert.equal(cfg.cache.dir, '/tmp/imgedge-x');
+  assert.equal(cfg.cache.maxBytes, 12345);
+  assert.equal(cfg.log.level, 'warn');
+});
+
+test('a bad config reports every problem at once', () => {
+  assert.throws(
+    () =>
+      parseConfig(
+        { server: { port: 'eighty' }, cache: { maxBytes: -1 }, sites: [{ name: 'a', origin: 'ftp://x' }, { name: 'a', origin: 'file:/srv', ttl: 1.5 }], bogus: 1 },
+        { IMGEDGE_TTL: 'soon' },
+      ),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const text = err.problems.join('\n');
+      for (const expected of ['IMGEDGE_TTL', 'server.port', 'cache.maxBytes', 'sites.0.origin', 'sites.1.ttl', 'duplicate site name', 'bogus']) {
+        assert.match(text, new RegExp(expected.replace('.', '\\.')), `missing "${expected}" in:\n${text}`);
+      }
+      return true;
+    },
+  );
+});
+
+test('the server refuses to start on a bad config and lists the problems', async () => {
+  const dir = await tempDir();
+  try {
+    const file = path.join(dir, 'bad.json');
+    await writeFile(file, JSON.stringify({ sites: [{ name: 'x', origin: 'gopher://old' }], cache: { memoryBytes: -5 } }));
+    const child = spawn(process.execPath, [MAIN_JS], { env: { ...process.env, IMGEDGE_CONFIG: file }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 1);
+    assert.match(stderr, /sites\.0\.origin/);
+    assert.match(stderr, /cache\.memoryBytes/);
+  } finally {
+    await removeDir(dir);
+  }
+});

@@ -1,0 +1,70 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface OriginRoute {
+  status?: number;
+  headers?: Record<string, string>;
+  body: Buffer | string;
+  /** ms to wait before answering headers */
+  delayMs?: number;
+  /** send the body chunked, without Content-Length (a server that does not say how big) */
+  chunked?: boolean;
+}
+
+/** A real HTTP origin on loopback that counts the requests it gets, per path. */
+export class TestOrigin {
+  readonly routes = new Map<string, OriginRoute>();
+  readonly hits = new Map<string, number>();
+  /** request headers of the last request per path */
+  readonly lastHeaders = new Map<string, http.IncomingHttpHeaders>();
+  private server = http.createServer((req, res) => this.answer(req, res));
+  url = '';
+
+  static async start(): Promise<TestOrigin> {
+    const origin = new TestOrigin();
+    await new Promise<void>((resolve) => origin.server.listen(0, '127.0.0.1', resolve));
+    origin.url = `http://127.0.0.1:${(origin.server.address() as AddressInfo).port}`;
+    return origin;
+  }
+
+  set(path: string, route: OriginRoute): void {
+    this.routes.set(path, route);
+  }
+
+  count(path: string): number {
+    return this.hits.get(path) ?? 0;
+  }
+
+  get total(): number {
+    return [...this.hits.values()].reduce((a, b) => a + b, 0);
+  }
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = req.url ?? '/';
+    this.hits.set(path, this.count(path) + 1);
+    this.lastHeaders.set(path, req.headers);
+    const route = this.routes.get(path) ?? this.routes.get(path.split('?')[0]!);
+    if (!route) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('no such file');
+      return;
+    }
+    const send = () => {
+      const body = typeof route.body === 'string' ? Buffer.from(route.body) : route.body;
+      const length = route.chunked ? {} : { 'content-length': body.length };
+      res.writeHead(route.status ?? 200, { ...length, ...route.headers });
+      if (req.method === 'HEAD') res.end();
+      else if (route.chunked) {
+        for (let i = 0; i < body.length; i += 64 * 1024) res.write(body.subarray(i, i + 64 * 1024));
+        res.end();
+      } else res.end(body);
+    };
+    if (route.delayMs) setTimeout(send, route.delayMs);
+    else send();
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
