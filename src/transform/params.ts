@@ -1,0 +1,180 @@
+/**
+ * imgix Rendering API parameters → a validated, normalized TransformParams plus the canonical
+ * string that enters the cache key. Every bad value is a 400 EDGE_BAD_PARAM naming the parameter.
+ */
+import { badParam } from '../http/errors.js';
+import type { Color, Fit, ParsedParams, RequestedFormat, TransformParams } from './types.js';
+
+const MAX_SIZE = 8192;
+
+const FITS: readonly Fit[] = ['clip', 'crop', 'fill', 'fillmax', 'max', 'min', 'scale'];
+const CROPS = new Set(['top', 'bottom', 'left', 'right', 'faces', 'entropy', 'edges', 'focalpoint']);
+const FORMATS: Record<string, RequestedFormat> = {
+  jpg: 'jpg', jpeg: 'jpg', pjpg: 'pjpg', png: 'png', png8: 'png8', webp: 'webp', avif: 'avif', gif: 'gif', json: 'json',
+};
+const FLIPS: Record<string, 'h' | 'v' | 'hv'> = { h: 'h', v: 'v', hv: 'hv', vh: 'hv' };
+/** `or` also takes degrees; these are the EXIF orientations that display the image turned so. */
+const OR_DEGREES: Record<number, number> = { 90: 6, 180: 3, 270: 8 };
+
+/** Every parameter the edge interprets (plus `s`, the signature): stripped from the origin query. */
+export const TRANSFORM_PARAM_NAMES: ReadonlySet<string> = new Set([
+  'w', 'h', 'dpr', 'fit', 'crop', 'fp-x', 'fp-y', 'ar', 'rect', 'fm', 'q', 'auto', 'lossless',
+  'chromasub', 'bg', 'fill-color', 'blur', 'sharp', 'rot', 'flip', 'or', 'trim', 's',
+]);
+
+const NUMBER = /^\+?(?:\d+(?:\.\d*)?|\.\d+)$/;
+const INTEGER = /^\+?\d+$/;
+
+function number(name: string, raw: string, min: number, max: number): number {
+  const v = NUMBER.test(raw.trim()) ? Number(raw) : NaN;
+  if (!(v >= min && v <= max)) throw badParam(name, `${name} must be a number from ${min} to ${max}, got "${raw}"`);
+  return v;
+}
+
+function integer(name: string, raw: string, min: number, max: number): number {
+  const v = INTEGER.test(raw.trim()) ? Number(raw) : NaN;
+  if (!(v >= min && v <= max)) throw badParam(name, `${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  return v;
+}
+
+/** w/h: imgix also reads 0<v<1 as a fraction of the source; we reject it to keep sizes explicit. */
+function size(name: string, raw: string): number {
+  const v = NUMBER.test(raw.trim()) ? Number(raw) : NaN;
+  if (!(v >= 1 && v <= MAX_SIZE)) throw badParam(name, `${name} must be a number of pixels from 1 to ${MAX_SIZE}, got "${raw}"`);
+  return v;
+}
+
+/** imgix hex colours: RGB, ARGB, RRGGBB, AARRGGBB (alpha first), optional leading '#'. */
+export function parseColor(name: string, raw: string): Color {
+  const hex = raw.trim().replace(/^#/, '').toLowerCase();
+  if (!/^[0-9a-f]+$/.test(hex) || ![3, 4, 6, 8].includes(hex.length)) {
+    throw badParam(name, `${name} must be a hex colour of 3, 4, 6 or 8 digits, got "${raw}"`);
+  }
+  const digits = hex.length <= 4 ? [...hex].map((c) => c + c).join('') : hex;
+  const argb = digits.length === 8 ? digits : 'ff' + digits;
+  const byte = (i: number) => parseInt(argb.slice(i, i + 2), 16);
+  return { r: byte(2), g: byte(4), b: byte(6), alpha: byte(0) / 255 };
+}
+
+function colorHex(c: Color): string {
+  return [Math.round(c.alpha * 255), c.r, c.g, c.b].map((v) => v.toString(16).padStart(2, '0')).join('');
+}
+
+function bool(name: string, raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (v === '1' || v === 'true') return true;
+  if (v === '0' || v === 'false') return false;
+  throw badParam(name, `${name} must be 0, 1, true or false, got "${raw}"`);
+}
+
+function list(raw: string): string[] {
+  return raw.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
+}
+
+function parseCrop(raw: string): string[] {
+  const modes = list(raw);
+  for (const m of modes) {
+    if (!CROPS.has(m)) throw badParam('crop', `crop accepts top, bottom, left, right, faces, entropy, edges, focalpoint; got "${m}"`);
+  }
+  // faces needs face detection, which the edge does not have: accepted, then falls back to the rest.
+  return [...new Set(modes.filter((m) => m !== 'faces'))].sort();
+}
+
+function parseAr(raw: string): { w: number; h: number } {
+  const m = /^([^:]+):([^:]+)$/.exec(raw.trim());
+  const w = m?.[1] !== undefined && NUMBER.test(m[1]) ? Number(m[1]) : NaN;
+  const h = m?.[2] !== undefined && NUMBER.test(m[2]) ? Number(m[2]) : NaN;
+  if (!(w > 0 && h > 0)) throw badParam('ar', `ar must be W:H with positive numbers, got "${raw}"`);
+  return { w, h };
+}
+
+function parseRect(raw: string): { x: number; y: number; w: number; h: number } {
+  const parts = raw.split(',').map((s) => s.trim());
+  if (parts.length !== 4 || !parts.every((p) => INTEGER.test(p))) {
+    throw badParam('rect', `rect must be x,y,w,h in whole pixels, got "${raw}"`);
+  }
+  const [x, y, w, h] = parts.map(Number) as [number, number, number, number];
+  if (w <= 0 || h <= 0) throw badParam('rect', 'rect width and height must be greater than 0');
+  return { x, y, w, h };
+}
+
+function parseOr(raw: string): number | undefined {
+  const v = INTEGER.test(raw.trim()) ? Number(raw) : NaN;
+  const o = v >= 0 && v <= 8 ? v : OR_DEGREES[v];
+  if (o === undefined) throw badParam('or', `or must be 0-8, 90, 180 or 270, got "${raw}"`);
+  return o === 0 ? undefined : o;
+}
+
+function oneOf<T>(name: string, raw: string, table: Record<string, T>): T {
+  const v = table[raw.trim().toLowerCase()];
+  if (v === undefined) throw badParam(name, `${name} must be one of ${Object.keys(table).join(', ')}, got "${raw}"`);
+  return v;
+}
+
+/**
+ * Parse the request query; site `defaults` fill only the keys the query does not set.
+ * dpr multiplies w and h and is then dropped, so `w=150&dpr=2` and `w=300` share one spec.
+ */
+export function parseParams(query: URLSearchParams, defaults?: URLSearchParams): ParsedParams {
+  const source = (name: string) => (query.has(name) ? query : defaults?.has(name) ? defaults : undefined);
+  const get = (name: string) => source(name)?.get(name) ?? undefined;
+  let hasTransform = false;
+  for (const name of TRANSFORM_PARAM_NAMES) if (name !== 's' && source(name)) hasTransform = true;
+
+  const p: TransformParams = { fit: 'clip', crop: [], auto: { format: false, compress: false }, lossless: false };
+  const raw = (name: string, parse: (v: string) => void) => {
+    const v = get(name);
+    if (v !== undefined) parse(v);
+  };
+
+  let dpr = 1;
+  raw('dpr', (v) => { dpr = number('dpr', v, 1, 5); });
+  raw('w', (v) => { p.w = Math.max(1, Math.round(size('w', v) * dpr)); });
+  raw('h', (v) => { p.h = Math.max(1, Math.round(size('h', v) * dpr)); });
+  raw('fit', (v) => { p.fit = oneOf('fit', v, Object.fromEntries(FITS.map((f) => [f, f]))); });
+  raw('crop', (v) => { p.crop = parseCrop(v); });
+  raw('fp-x', (v) => { p.fpX = number('fp-x', v, 0, 1); });
+  raw('fp-y', (v) => { p.fpY = number('fp-y', v, 0, 1); });
+  raw('ar', (v) => { p.ar = parseAr(v); });
+  raw('rect', (v) => { p.rect = parseRect(v); });
+  raw('fm', (v) => { p.fm = oneOf('fm', v, FORMATS); });
+  raw('q', (v) => { p.q = integer('q', v, 1, 100); });
+  const autos = source('auto')?.getAll('auto').flatMap(list) ?? [];
+  p.auto = { format: autos.includes('format'), compress: autos.includes('compress') };
+  raw('lossless', (v) => { p.lossless = bool('lossless', v); });
+  raw('chromasub', (v) => { p.chromasub = oneOf('chromasub', v, { 420: 420, 422: 422, 444: 444 } as const); });
+  raw('bg', (v) => { p.bg = parseColor('bg', v); });
+  raw('fill-color', (v) => { p.fillColor = parseColor('fill-color', v); });
+  // blur and sharp accept decimals but are kept whole so near-equal URLs share a cache entry.
+  raw('blur', (v) => { p.blur = Math.round(number('blur', v, 0, 2000)) || undefined; });
+  raw('sharp', (v) => { p.sharp = Math.round(number('sharp', v, 0, 100)) || undefined; });
+  raw('rot', (v) => { p.rot = integer('rot', v, 0, 359) || undefined; });
+  raw('flip', (v) => { p.flip = oneOf('flip', v, FLIPS); });
+  raw('or', (v) => { p.or = parseOr(v); });
+  raw('trim', (v) => { p.trim = oneOf('trim', v, { auto: 'auto' } as const); });
+
+  return { params: p, canonical: canonicalize(p), hasTransform };
+}
+
+/** Sorted `k=v&…` of the normalized spec; absent values and no-op defaults are left out. */
+function canonicalize(p: TransformParams): string {
+  const autos = [p.auto.compress && 'compress', p.auto.format && 'format'].filter(Boolean);
+  const entries: [string, string | number | undefined][] = [
+    ['w', p.w], ['h', p.h], ['fit', p.fit],
+    ['crop', p.crop.length ? p.crop.join(',') : undefined],
+    ['fp-x', p.fpX], ['fp-y', p.fpY],
+    ['ar', p.ar && `${p.ar.w}:${p.ar.h}`],
+    ['rect', p.rect && `${p.rect.x},${p.rect.y},${p.rect.w},${p.rect.h}`],
+    ['fm', p.fm], ['q', p.q],
+    ['auto', autos.length ? autos.join(',') : undefined],
+    ['lossless', p.lossless ? 1 : undefined],
+    ['chromasub', p.chromasub],
+    ['bg', p.bg && colorHex(p.bg)], ['fill-color', p.fillColor && colorHex(p.fillColor)],
+    ['blur', p.blur], ['sharp', p.sharp], ['rot', p.rot], ['flip', p.flip], ['or', p.or], ['trim', p.trim],
+  ];
+  return entries
+    .filter((e): e is [string, string | number] => e[1] !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+}

@@ -1,0 +1,155 @@
+/**
+ * The sharp pipeline: orientation → trim → rect → resize per fit → rot → flip → bg → blur →
+ * sharpen → sRGB → encode. Most requests run as one sharp pipeline; trim (whose result size
+ * is only known after it runs) and rot/flip (which sharp would apply before its own crop) each
+ * hand raw pixels to a further pipeline so the imgix order holds.
+ */
+import sharp, { type Sharp, type SharpOptions } from 'sharp';
+import { EdgeError } from '../http/errors.js';
+import { CONTENT_TYPES, applyEncoder, hasAlphaChannel } from './encode.js';
+import { orientationOps, orientedSize, planGeometry, rotateFlipOps, type GeometryPlan, type Size } from './geometry.js';
+import { SOURCE_CONTENT_TYPES } from './identify.js';
+import type { Color, ImageInfo, OutputChoice, TransformLimits, TransformParams, TransformResult } from './types.js';
+
+const WHITE: Color = { r: 255, g: 255, b: 255, alpha: 1 };
+const TRANSPARENT: Color = { r: 0, g: 0, b: 0, alpha: 0 };
+
+/** `top` composited over `bottom` (straight alpha). */
+function over(top: Color, bottom: Color): Color {
+  const alpha = top.alpha + bottom.alpha * (1 - top.alpha);
+  if (alpha === 0) return TRANSPARENT;
+  const mix = (t: number, b: number) => Math.round((t * top.alpha + b * bottom.alpha * (1 - top.alpha)) / alpha);
+  return { r: mix(top.r, bottom.r), g: mix(top.g, bottom.g), b: mix(top.b, bottom.b), alpha };
+}
+
+/** imgix blur 0–2000 → Gaussian sigma (sharp accepts 0.3–1000). */
+const blurSigma = (blur: number) => Math.min(1000, Math.max(0.3, blur / 20));
+/** imgix sharp 0–100 → unsharp-mask sigma 0.5–3. */
+const sharpenSigma = (amount: number) => 0.5 + amount / 40;
+
+/**
+ * Operations sharp cannot run on a multi-frame image (or that would reorder its frames);
+ * with any of them an animated source renders its first frame only.
+ */
+function keepsFrames(p: TransformParams, orientation: number): boolean {
+  const smartCrop = (p.fit === 'crop' || p.fit === 'min') && !p.crop.includes('focalpoint')
+    && (p.crop.includes('entropy') || p.crop.includes('edges'));
+  return orientation === 1 && !p.trim && !p.rot && !p.flip && !smartCrop;
+}
+
+/** Hand the pixels so far to a fresh pipeline (8-bit sRGB raw, so nothing is lost between them). */
+async function restart(img: Sharp): Promise<{ img: Sharp; size: Size }> {
+  const { data, info } = await img.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const raw = { width: info.width, height: info.height, channels: info.channels };
+  return { img: sharp(data, { raw }), size: { width: info.width, height: info.height } };
+}
+
+function applyGeometry(img: Sharp, plan: GeometryPlan, pad: Color): void {
+  if (plan.extract) img.extract(plan.extract);
+  if (plan.resize) {
+    const position = plan.position === 'entropy' || plan.position === 'attention' ? sharp.strategy[plan.position] : plan.position;
+    img.resize({ ...plan.resize, fit: plan.position ? 'cover' : 'fill', ...(position !== undefined ? { position } : {}) });
+  }
+  if (plan.pad) img.extend({ ...plan.pad, background: pad });
+}
+
+function tooLarge(info: ImageInfo, limit: number): EdgeError {
+  return new EdgeError('EDGE_IMAGE_TOO_LARGE', 422,
+    `the source has ${info.width}x${info.height}x${info.pages} pixels, more than the ${limit} allowed`);
+}
+
+async function run(source: Buffer, info: ImageInfo, p: TransformParams, out: OutputChoice, limits: TransformLimits): Promise<TransformResult> {
+  const orientation = p.or ?? info.orientation;
+  const animated = out.animated && info.pages > 1 && keepsFrames(p, orientation);
+  const input: SharpOptions = {
+    failOn: 'error',
+    limitInputPixels: Math.floor(limits.maxSourcePixels),
+    animated,
+    autoOrient: p.or === undefined,
+  };
+  let img = sharp(source, input);
+  if (p.or !== undefined) {
+    // `or` replaces the EXIF orientation: orient by hand instead of by the tag.
+    const o = orientationOps(p.or);
+    if (o.angle) img.rotate(o.angle);
+    if (o.flip) img.flip();
+    if (o.flop) img.flop();
+  }
+  let size = orientedSize(info, orientation);
+  if (p.trim) ({ img, size } = await restart(img.trim()));
+
+  // Transparent areas take bg; an output without alpha is flattened onto bg or white. sharp's
+  // flatten is opaque, so a partly transparent bg is first blended over white.
+  const alphaOut = hasAlphaChannel(out.format);
+  const bg = p.bg && (p.bg.alpha > 0 || !alphaOut) ? over(p.bg, WHITE) : undefined;
+  const flattenTo = alphaOut ? bg : (bg ?? WHITE);
+  // Colours sharp adds later (fill padding, rotation corners) are pre-flattened, since its flatten runs early.
+  const padColor = (c: Color = TRANSPARENT) => (flattenTo ? over(c, flattenTo) : c);
+
+  applyGeometry(img, planGeometry(size, p, limits.maxOutputDimension), padColor(p.fillColor));
+
+  if (p.rot || p.flip) {
+    ({ img } = await restart(img));
+    const r = rotateFlipOps(p.rot, p.flip);
+    if (r.angle) img.rotate(r.angle, { background: padColor() });
+    if (r.flip) img.flip();
+    if (r.flop) img.flop();
+  }
+  if (flattenTo) img.flatten({ background: flattenTo });
+  if (p.blur) img.blur(blurSigma(p.blur));
+  if (p.sharp) img.sharpen({ sigma: sharpenSigma(p.sharp) });
+  img.toColourspace('srgb');
+  const quality = applyEncoder(img, out, p, limits.avifEffort);
+
+  const { data, info: enc } = await img.toBuffer({ resolveWithObject: true });
+  const result: TransformResult = {
+    body: data,
+    contentType: CONTENT_TYPES[out.format],
+    format: out.format,
+    width: enc.width,
+    height: enc.pageHeight ?? enc.height,
+  };
+  if (quality !== undefined) result.quality = quality;
+  return result;
+}
+
+/** Resize and re-encode one source. Every failure is an EdgeError. */
+export async function transform(
+  source: Buffer,
+  info: ImageInfo,
+  params: TransformParams,
+  out: OutputChoice,
+  limits: TransformLimits,
+): Promise<TransformResult> {
+  if (info.width * info.height * Math.max(1, info.pages) > limits.maxSourcePixels) {
+    throw tooLarge(info, limits.maxSourcePixels);
+  }
+  try {
+    return await run(source, info, params, out, limits);
+  } catch (err) {
+    if (err instanceof EdgeError) throw err;
+    const message = (err as Error).message ?? String(err);
+    if (/pixel limit/i.test(message)) throw tooLarge(info, limits.maxSourcePixels);
+    throw new EdgeError('EDGE_BAD_IMAGE', 422, `the source image cannot be processed: ${message}`);
+  }
+}
+
+const COLOR_MODELS: Record<string, string> = {
+  srgb: 'RGB', rgb: 'RGB', rgb16: 'RGB', scrgb: 'RGB', 'b-w': 'Gray', grey16: 'Gray', cmyk: 'CMYK', lab: 'Lab', labs: 'Lab',
+};
+
+/** The `fm=json` body: the source's header facts with imgix's key names. */
+export function describeMetadata(info: ImageInfo): Record<string, unknown> {
+  return {
+    PixelWidth: info.width,
+    PixelHeight: info.height,
+    Orientation: info.orientation,
+    ColorModel: COLOR_MODELS[info.space] ?? info.space.toUpperCase(),
+    HasAlpha: info.hasAlpha,
+    Frames: info.pages,
+    'Content-Type': SOURCE_CONTENT_TYPES[info.format],
+    'Content-Length': String(info.bytes),
+    Profile: info.hasProfile,
+    Progressive: info.progressive,
+  };
+}
