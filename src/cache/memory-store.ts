@@ -7,8 +7,14 @@ const META_OVERHEAD_BYTES = 512;
 /** Hot tier: whole entries in memory, least recently used dropped beyond maxBytes. */
 export class MemoryStore implements CacheStore {
   private readonly index: LruIndex<CacheEntry>;
+  private readonly maxEntryBytes: number;
 
-  constructor(opts: { maxBytes: number }) {
+  /**
+   * maxEntryBytes (default an eighth of the tier) keeps one large body, such as a source
+   * original, from pushing out the many small hot variants the tier exists for.
+   */
+  constructor(opts: { maxBytes: number; maxEntryBytes?: number }) {
+    this.maxEntryBytes = opts.maxEntryBytes ?? Math.floor(opts.maxBytes / 8);
     this.index = new LruIndex<CacheEntry>({
       // lru-cache needs a positive budget; 1 byte holds nothing, so 0 turns the tier off.
       maxSize: Math.max(1, opts.maxBytes),
@@ -23,7 +29,7 @@ export class MemoryStore implements CacheStore {
 
   async put(entry: CacheEntry): Promise<void> {
     const ref: EntryRef = { sourceHash: entry.meta.sourceHash, variantHash: entry.meta.variantHash };
-    if (entry.body.length + META_OVERHEAD_BYTES > this.index.maxSize) {
+    if (entry.body.length + META_OVERHEAD_BYTES > Math.min(this.maxEntryBytes, this.index.maxSize)) {
       this.index.delete(ref);
       return;
     }

@@ -31,6 +31,16 @@ describe('TieredStore', () => {
     assert.ok(await memory.get(key));
   });
 
+  it('keeps a body larger than an eighth of the memory tier on disk only', async () => {
+    const big = keyFor('big-source');
+    const small = keyFor('small-variant');
+    await tiered.put(entryFor(big, bodyFor('big', 200 * 1024)));
+    await tiered.put(entryFor(small, bodyFor('small', 10 * 1024)));
+    assert.equal(await memory.get(big), undefined);
+    assert.equal((await tiered.get(big))?.body.length, 200 * 1024);
+    assert.ok(await memory.get(small));
+  });
+
   it('stops serving from memory what the disk sweeper removed', async () => {
     const key = keyFor('swept');
     await tiered.put(entryFor(key, bodyFor('swept'), Date.now() - 1000));

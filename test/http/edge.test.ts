@@ -143,6 +143,16 @@ describe('edge end to end, against a real HTTP origin', () => {
     assert.ok(meta.orientation === undefined || meta.orientation === 1);
   });
 
+  test('fm=json answers the source metadata', async () => {
+    const res = await fetch(`${edge.url}/photo.jpg?fm=json`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+    const json = (await res.json()) as Record<string, unknown>;
+    assert.equal(json.PixelWidth, 1200);
+    assert.equal(json.PixelHeight, 800);
+    assert.equal(json.HasAlpha, false);
+  });
+
   test('ETag and If-None-Match answer 304; HEAD answers headers only', async () => {
     const res = await fetch(`${edge.url}/photo.jpg?w=300`);
     const etag = res.headers.get('etag')!;

@@ -265,4 +265,17 @@ describe('cache lifecycle and limits', () => {
       await restarted.stop();
     }
   });
+
+  test('SIGTERM lets an in-flight request finish, then the process exits 0', async () => {
+    const cacheDir = await dir();
+    origin.set('/slow-origin.jpg', { body: await photoJpeg({ width: 300, height: 200 }), headers: { 'content-type': 'image/jpeg' }, delayMs: 800 });
+    const node = await spawnEdge({ server: { host: '127.0.0.1', port: 0 }, cache: { dir: cacheDir }, sites: [{ name: 'test', origin: origin.url }] }, cacheDir);
+    const pending = fetch(`${node.url}/slow-origin.jpg?w=100`);
+    await sleep(200);
+    const exited = node.stop('SIGTERM');
+    const res = await pending;
+    assert.equal(res.status, 200);
+    assert.equal((await sharp(Buffer.from(await res.arrayBuffer())).metadata()).width, 100);
+    assert.equal(await exited, 0);
+  });
 });
