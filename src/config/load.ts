@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { parseParams } from '../transform/params.js';
 import { configSchema, type Config } from './schema.js';
 
 /** Every problem found in a config, reported together so one edit fixes them all. */
@@ -72,6 +73,21 @@ function duplicateSiteNames(sites: unknown): string[] {
   });
 }
 
+/** A site's default parameters must parse, or every image of the site would answer 400. */
+function badSiteDefaults(sites: unknown): string[] {
+  if (!Array.isArray(sites)) return [];
+  return sites.flatMap((site, i) => {
+    const defaults = (site as { defaults?: unknown })?.defaults;
+    if (typeof defaults !== 'string') return [];
+    try {
+      parseParams(new URLSearchParams(defaults));
+      return [];
+    } catch (err) {
+      return [`sites.${i}.defaults: ${(err as Error).message}`];
+    }
+  });
+}
+
 function formatIssues(error: z.ZodError): string[] {
   return error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
 }
@@ -98,7 +114,7 @@ export function parseConfig(input: unknown, env: Env = {}, baseDir = process.cwd
   }
   if (typeof raw.cache?.dir === 'string') raw.cache = { ...raw.cache, dir: path.resolve(baseDir, raw.cache.dir) };
   applyEnv(raw, env, problems);
-  problems.push(...duplicateSiteNames(raw.sites));
+  problems.push(...duplicateSiteNames(raw.sites), ...badSiteDefaults(raw.sites));
   const result = configSchema.safeParse(raw);
   if (!result.success) problems.push(...formatIssues(result.error));
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);

@@ -66,6 +66,8 @@ export const configSchema = z
       .object({
         maxSourcePixels: z.number().int().min(1).default(50_000_000),
         maxOutputDimension: z.number().int().min(1).max(16_384).default(8192),
+        maxOutputPixels: z.number().int().min(1).default(36_000_000),
+        transformTimeoutSeconds: z.number().int().min(1).default(20),
         maxUrlLength: z.number().int().min(64).default(8192),
       })
       .strict()

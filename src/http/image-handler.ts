@@ -55,12 +55,13 @@ export async function handleImage(
     return;
   }
 
+  log.cache = 'MISS';
   const sourceKey = makeCacheKey({ ...keyParts, spec: '', format: 'source' });
   const originPath = sourceQuery ? `${url.pathname}?${sourceQuery}` : url.pathname;
   const variant = await deps.variantFlights.run(key.variantHash, async () => {
     const v = await produceVariant({ site, key, sourceKey, originPath, params: parsed.params, accepted }, deps);
     // Stored before the flight settles, so a request arriving right after is a HIT.
-    if (v.cacheable && !v.bypass) await deps.cache.put(v.entry);
+    if (v.cacheable && !v.bypass) await deps.storeEntry(v.entry);
     return v;
   });
   const { entry } = variant;

@@ -17,6 +17,14 @@ import type { Source } from './source.js';
 import { SiteRegistry } from './sites.js';
 import type { Variant } from './variant.js';
 
+function parseRequestUrl(raw: string): URL {
+  try {
+    return new URL(raw, 'http://edge.invalid');
+  } catch {
+    throw new EdgeError('EDGE_BAD_PATH', 400, 'the request URL cannot be parsed');
+  }
+}
+
 export interface Edge {
   server: http.Server;
   metrics: EdgeMetrics;
@@ -37,9 +45,19 @@ export function createEdgeServer(config: Config, cache: CacheStore, logger: Logg
     limits: {
       maxOutputDimension: config.limits.maxOutputDimension,
       maxSourcePixels: config.limits.maxSourcePixels,
+      maxOutputPixels: config.limits.maxOutputPixels,
+      timeoutSeconds: config.limits.transformTimeoutSeconds,
       avifEffort: 2,
     },
     observeTransform: (format, seconds) => metrics.transformSeconds.observe({ format }, seconds),
+    async storeEntry(entry) {
+      try {
+        await cache.put(entry);
+      } catch (err) {
+        metrics.cacheWriteErrors.inc();
+        logger.warn({ err, key: entry.meta.key }, 'cache write failed; served without caching');
+      }
+    },
   };
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -47,7 +65,7 @@ export function createEdgeServer(config: Config, cache: CacheStore, logger: Logg
   async function route(req: IncomingMessage, res: ServerResponse, log: RequestLog): Promise<void> {
     const rawUrl = req.url ?? '/';
     if (rawUrl.length > config.limits.maxUrlLength) throw new EdgeError('EDGE_BAD_PATH', 414, 'the URL is too long');
-    const url = new URL(rawUrl, 'http://edge.invalid');
+    const url = parseRequestUrl(rawUrl);
     log.path = url.pathname;
     if (url.pathname.startsWith('/_edge/')) {
       await handleEdgeRoute(req, res, url.pathname, { cacheDir: config.cache.dir, metrics });
@@ -59,7 +77,9 @@ export function createEdgeServer(config: Config, cache: CacheStore, logger: Logg
     const site = sites.siteFor(req.headers.host);
     if (!site) throw new EdgeError('EDGE_NOT_FOUND', 404, 'no site is configured for this host');
     log.site = site.config.name;
-    const parsed = parseParams(url.searchParams, isRasterImagePath(url.pathname) ? site.defaults : undefined);
+    let parsed = parseParams(url.searchParams);
+    // A site's defaults stand in for the parameters of a raster image asked for with none.
+    if (!parsed.hasTransform && isRasterImagePath(url.pathname)) parsed = parseParams(site.defaults);
     if (!parsed.hasTransform) {
       log.cache = 'BYPASS';
       site.origin.passthrough(req, res, `${url.pathname}${url.search}`);
@@ -73,9 +93,10 @@ export function createEdgeServer(config: Config, cache: CacheStore, logger: Logg
     const log: RequestLog = { method: req.method ?? 'GET', path: req.url ?? '/' };
     inFlight++;
     res.on('close', () => {
-      log.status = res.statusCode;
+      // 499 (nginx's "client closed request") when the client left before the answer was sent.
+      log.status = res.writableFinished ? res.statusCode : 499;
       log.totalMs = Math.round((performance.now() - started) * 10) / 10;
-      metrics.requests.inc({ status: String(res.statusCode), cache: log.cache ?? 'NONE' });
+      metrics.requests.inc({ status: String(log.status), cache: log.cache ?? 'NONE' });
       if (log.bytesOut !== undefined) metrics.responseBytes.inc(log.bytesOut);
       logger.info(log, 'request');
       if (--inFlight === 0) drained?.();

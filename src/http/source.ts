@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { cachePolicyFor, type CachePolicy } from '../cache/policy.js';
 import type { SingleFlight } from '../cache/single-flight.js';
-import type { CacheKey, CacheStore } from '../cache/types.js';
+import type { CacheEntry, CacheKey, CacheStore } from '../cache/types.js';
 import type { EdgeMetrics } from '../observe/metrics.js';
 import { EdgeError } from './errors.js';
 import type { Site } from './sites.js';
@@ -19,6 +19,8 @@ export interface Source {
 
 export interface SourceDeps {
   cache: CacheStore;
+  /** Puts an entry; a failed write is logged and counted, never turned into a failed response. */
+  storeEntry(entry: CacheEntry): Promise<void>;
   flights: SingleFlight<Source>;
   metrics: EdgeMetrics;
 }
@@ -61,7 +63,7 @@ export async function loadSource(site: Site, sourceKey: CacheKey, pathAndQuery: 
       fetchMs,
     };
     if (policy.cacheable) {
-      await deps.cache.put({
+      await deps.storeEntry({
         meta: {
           key: sourceKey.variant,
           sourceHash: sourceKey.sourceHash,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { remainingCacheControl } from '../cache/policy.js';
 import type { CacheEntry, CacheKey } from '../cache/types.js';
-import { identify } from '../transform/identify.js';
+import { identify, SOURCE_CONTENT_TYPES } from '../transform/identify.js';
 import { chooseOutput, type AcceptedFormats } from '../transform/negotiate.js';
 import { describeMetadata, transform } from '../transform/pipeline.js';
 import type { ImageInfo, TransformLimits, TransformParams, TransformResult } from '../transform/types.js';
@@ -111,7 +111,7 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   deps.observeTransform(result.format, transformMs / 1000);
   // Never larger: re-encoding that only made the file bigger serves the original bytes.
   if (isPlainReencode(info, result) && result.body.length >= source.body.length) {
-    const entry = entryFor(req, source, source.body, source.contentType, headers);
+    const entry = entryFor(req, source, source.body, SOURCE_CONTENT_TYPES[info.format], headers);
     return { ...base, entry, bypass: false, info, result: { ...result, body: source.body }, transformMs };
   }
   if (result.quality !== undefined) Object.assign(headers, { 'x-quality': String(result.quality) });

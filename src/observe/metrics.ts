@@ -28,6 +28,11 @@ export class EdgeMetrics {
     help: 'Source fetches made to origins',
     registers: [this.registry],
   });
+  readonly cacheWriteErrors = new Counter({
+    name: 'imgedge_cache_write_errors_total',
+    help: 'Cache writes that failed (the response was served all the same)',
+    registers: [this.registry],
+  });
   readonly transformSeconds = new Histogram({
     name: 'imgedge_transform_seconds',
     help: 'Time spent decoding, transforming and encoding one image',

@@ -1,9 +1,10 @@
-import { createReadStream } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { EdgeError } from '../http/errors.js';
+import { sendError } from '../http/respond.js';
 import { tooLarge } from './body-limit.js';
 import { contentTypeFor } from './mime.js';
 import type { Origin, OriginLimits, OriginResponse } from './types.js';
@@ -66,11 +67,7 @@ export class FileOrigin implements Origin {
 
   passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string): void {
     void this.stream(req, res, pathAndQuery).catch((err) => {
-      if (!res.headersSent) {
-        const e = err instanceof EdgeError ? err : new EdgeError('EDGE_INTERNAL', 500, 'could not read the file');
-        res.writeHead(e.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(e.toJSON()));
-      } else res.destroy();
+      sendError(res, err instanceof EdgeError ? err : new EdgeError('EDGE_INTERNAL', 500, 'could not read the file'));
     });
   }
 
@@ -82,9 +79,8 @@ export class FileOrigin implements Origin {
     const stat = handle ? await handle.stat() : undefined;
     if (!handle || !stat?.isFile()) {
       await handle?.close();
-      const e = new EdgeError('EDGE_ORIGIN_STATUS', 404, 'not found at the origin', { originStatus: 404 });
-      res.writeHead(404, { 'content-type': 'application/json', 'x-cache': 'BYPASS' });
-      res.end(JSON.stringify(e.toJSON()));
+      res.setHeader('x-cache', 'BYPASS');
+      sendError(res, new EdgeError('EDGE_ORIGIN_STATUS', 404, 'not found at the origin', { originStatus: 404 }));
       return;
     }
     res.writeHead(200, {
@@ -98,9 +94,8 @@ export class FileOrigin implements Origin {
       res.end();
       return;
     }
-    createReadStream('', { fd: handle.fd, autoClose: false })
-      .on('close', () => void handle.close())
-      .pipe(res);
+    // The stream owns the handle: it closes it at the end, on error and when the client leaves.
+    await pipeline(handle.createReadStream(), res).catch(() => undefined);
   }
 
   async close(): Promise<void> {}

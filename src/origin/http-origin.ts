@@ -1,7 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import httpProxy from 'http-proxy';
 import { Agent, request, errors as undiciErrors } from 'undici';
 import { EdgeError } from '../http/errors.js';
+import { sendError } from '../http/respond.js';
 import { readLimited, tooLarge } from './body-limit.js';
 import type { Origin, OriginLimits, OriginResponse } from './types.js';
 
@@ -34,6 +36,9 @@ export class HttpOrigin implements Origin {
   private readonly base: URL;
   private readonly agent: Agent;
   private readonly proxy: httpProxy;
+  private readonly proxyAgent: http.Agent;
+  /** passthrough requests whose origin took longer than headersTimeoutMs */
+  private readonly timedOut = new WeakSet<IncomingMessage>();
 
   constructor(baseUrl: string, private readonly limits: OriginLimits) {
     this.base = new URL(baseUrl);
@@ -44,12 +49,20 @@ export class HttpOrigin implements Origin {
       keepAliveTimeout: 30_000,
       connections: 64,
     });
-    this.proxy = httpProxy.createProxyServer({
-      target: this.base.origin,
-      changeOrigin: true,
-      xfwd: true,
-      proxyTimeout: limits.headersTimeoutMs,
-      agent: undefined,
+    // Without an agent http-proxy asks the origin for `Connection: close` and hands that to the client.
+    const agentOptions = { keepAlive: true, keepAliveMsecs: 30_000, maxSockets: 64 };
+    this.proxyAgent = this.base.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.proxy = httpProxy.createProxyServer({ target: this.base.origin, changeOrigin: true, xfwd: true, agent: this.proxyAgent });
+    this.proxy.on('proxyReq', (proxyReq, req) => {
+      proxyReq.setTimeout(limits.headersTimeoutMs, () => {
+        this.timedOut.add(req);
+        proxyReq.destroy();
+      });
+    });
+    // An origin that dies mid-body must not leave the client waiting for bytes that never come.
+    this.proxy.on('proxyRes', (proxyRes, _req, res) => {
+      proxyRes.on('aborted', () => res.destroy());
+      proxyRes.on('error', () => res.destroy());
     });
   }
 
@@ -85,18 +98,14 @@ export class HttpOrigin implements Origin {
     req.url = `${this.base.pathname.replace(/\/$/, '')}${pathAndQuery}`;
     res.setHeader('x-cache', 'BYPASS');
     this.proxy.web(req, res, { target: this.base.origin }, (err) => {
-      const edgeErr = mapNetworkError(err, this.base.href);
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      res.writeHead(edgeErr.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(edgeErr.toJSON()));
+      const timedOut = this.timedOut.has(req);
+      sendError(res, timedOut ? new EdgeError('EDGE_ORIGIN_TIMEOUT', 504, 'the origin did not answer in time') : mapNetworkError(err, this.base.href));
     });
   }
 
   async close(): Promise<void> {
     this.proxy.close();
+    this.proxyAgent.destroy();
     await this.agent.close();
   }
 }

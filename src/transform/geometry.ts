@@ -110,7 +110,7 @@ function focalWindow(region: Region, box: Size, fpX = 0.5, fpY = 0.5): Region {
  * Plan rect → resize per imgix fit → output cap for a source of size `src`.
  * Only one of w/h: the other follows the aspect ratio (for crop/min with `ar`, follows `ar`).
  */
-export function planGeometry(src: Size, p: TransformParams, maxDimension: number): GeometryPlan {
+export function planGeometry(src: Size, p: TransformParams, maxDimension: number, maxPixels = Infinity): GeometryPlan {
   const region = clampRect(src, p.rect);
   const cropLike = p.fit === 'crop' || p.fit === 'min';
   let w = p.w;
@@ -151,12 +151,14 @@ export function planGeometry(src: Size, p: TransformParams, maxDimension: number
     }
   }
 
-  // Cap every side of the output at maxDimension, proportionally, counting the growth of `rot`.
+  // Cap every side of the output at maxDimension and its area at maxPixels, proportionally,
+  // counting the growth of `rot`: a tiny source must not buy a huge encode.
   const outer = canvas ?? resize;
   const rad = ((p.rot ?? 0) * Math.PI) / 180;
   const [cos, sin] = [Math.abs(Math.cos(rad)), Math.abs(Math.sin(rad))];
   const longest = Math.max(outer.width * cos + outer.height * sin, outer.width * sin + outer.height * cos);
-  const f = Math.min(1, maxDimension / Math.ceil(longest - 1e-9));
+  const area = outer.width * outer.height;
+  const f = Math.min(1, maxDimension / Math.ceil(longest - 1e-9), Math.sqrt(maxPixels / area));
   if (f < 1) {
     resize = { width: px(resize.width * f), height: px(resize.height * f) };
     if (canvas) canvas = { width: px(canvas.width * f), height: px(canvas.height * f) };

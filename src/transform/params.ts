@@ -112,11 +112,11 @@ function oneOf<T>(name: string, raw: string, table: Record<string, T>): T {
 }
 
 /**
- * Parse the request query; site `defaults` fill only the keys the query does not set.
- * dpr multiplies w and h and is then dropped, so `w=150&dpr=2` and `w=300` share one spec.
+ * Parse the request query. dpr multiplies w and h and is then dropped, so `w=150&dpr=2` and
+ * `w=300` share one spec.
  */
-export function parseParams(query: URLSearchParams, defaults?: URLSearchParams): ParsedParams {
-  const source = (name: string) => (query.has(name) ? query : defaults?.has(name) ? defaults : undefined);
+export function parseParams(query: URLSearchParams): ParsedParams {
+  const source = (name: string) => (query.has(name) ? query : undefined);
   const get = (name: string) => source(name)?.get(name) ?? undefined;
   let hasTransform = false;
   for (const name of TRANSFORM_PARAM_NAMES) if (name !== 's' && source(name)) hasTransform = true;

@@ -86,7 +86,7 @@ async function run(source: Buffer, info: ImageInfo, p: TransformParams, out: Out
   // Colours sharp adds later (fill padding, rotation corners) are pre-flattened, since its flatten runs early.
   const padColor = (c: Color = TRANSPARENT) => (flattenTo ? over(c, flattenTo) : c);
 
-  applyGeometry(img, planGeometry(size, p, limits.maxOutputDimension), padColor(p.fillColor));
+  applyGeometry(img, planGeometry(size, p, limits.maxOutputDimension, limits.maxOutputPixels), padColor(p.fillColor));
 
   if (p.rot || p.flip) {
     ({ img } = await restart(img));
@@ -100,6 +100,7 @@ async function run(source: Buffer, info: ImageInfo, p: TransformParams, out: Out
   if (p.sharp) img.sharpen({ sigma: sharpenSigma(p.sharp) });
   img.toColourspace('srgb');
   const quality = applyEncoder(img, out, p, limits.avifEffort);
+  img.timeout({ seconds: limits.timeoutSeconds });
 
   const { data, info: enc } = await img.toBuffer({ resolveWithObject: true });
   const result: TransformResult = {

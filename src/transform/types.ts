@@ -83,6 +83,10 @@ export interface OutputChoice {
 export interface TransformLimits {
   /** longest side of any output, pixels */
   maxOutputDimension: number;
+  /** width × height of any output */
+  maxOutputPixels: number;
+  /** libvips gives up on one encode after this long */
+  timeoutSeconds: number;
   /** width × height × frames a source may have */
   maxSourcePixels: number;
   avifEffort: number;

@@ -37,13 +37,18 @@ test('a bad config reports every problem at once', () => {
   assert.throws(
     () =>
       parseConfig(
-        { server: { port: 'eighty' }, cache: { maxBytes: -1 }, sites: [{ name: 'a', origin: 'ftp://x' }, { name: 'a', origin: 'file:/srv', ttl: 1.5 }], bogus: 1 },
+        {
+          server: { port: 'eighty' },
+          cache: { maxBytes: -1 },
+          sites: [{ name: 'a', origin: 'ftp://x', defaults: 'q=0' }, { name: 'a', origin: 'file:/srv', ttl: 1.5 }],
+          bogus: 1,
+        },
         { IMGEDGE_TTL: 'soon' },
       ),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       const text = err.problems.join('\n');
-      for (const expected of ['IMGEDGE_TTL', 'server.port', 'cache.maxBytes', 'sites.0.origin', 'sites.1.ttl', 'duplicate site name', 'bogus']) {
+      for (const expected of ['sites.0.defaults', 'IMGEDGE_TTL', 'server.port', 'cache.maxBytes', 'sites.0.origin', 'sites.1.ttl', 'duplicate site name', 'bogus']) {
         assert.match(text, new RegExp(expected.replace('.', '\\.')), `missing "${expected}" in:\n${text}`);
       }
       return true;

@@ -9,6 +9,8 @@ export interface OriginRoute {
   delayMs?: number;
   /** send the body chunked, without Content-Length (a server that does not say how big) */
   chunked?: boolean;
+  /** send this many body bytes, then reset the connection (a server that dies mid-body) */
+  resetAfterBytes?: number;
 }
 
 /** A real HTTP origin on loopback that counts the requests it gets, per path. */
@@ -54,7 +56,9 @@ export class TestOrigin {
       const length = route.chunked ? {} : { 'content-length': body.length };
       res.writeHead(route.status ?? 200, { ...length, ...route.headers });
       if (req.method === 'HEAD') res.end();
-      else if (route.chunked) {
+      else if (route.resetAfterBytes !== undefined) {
+        res.write(body.subarray(0, route.resetAfterBytes), () => setTimeout(() => res.socket?.destroy(), 50));
+      } else if (route.chunked) {
         for (let i = 0; i < body.length; i += 64 * 1024) res.write(body.subarray(i, i + 64 * 1024));
         res.end();
       } else res.end(body);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { EdgeError } from '../../src/http/errors.js';
 import { TRANSFORM_PARAM_NAMES, parseParams } from '../../src/transform/params.js';
 
-const parse = (q: string, d?: string) => parseParams(new URLSearchParams(q), d === undefined ? undefined : new URLSearchParams(d));
+const parse = (q: string) => parseParams(new URLSearchParams(q));
 
 function assertBadParam(query: string, param: string): void {
   assert.throws(() => parse(query), (err: unknown) => {
@@ -57,19 +57,6 @@ describe('parseParams: canonical and defaults', () => {
     assert.equal(parse('s=abcdef').canonical, 'fit=clip');
     assert.equal(parse('w=300').hasTransform, true);
     assert.equal(parse('blur=0').hasTransform, true);
-  });
-
-  it('applies site defaults only for keys the query does not set', () => {
-    const d = 'auto=format,compress&q=60';
-    const a = parse('w=100', d);
-    assert.deepEqual(a.params.auto, { format: true, compress: true });
-    assert.equal(a.params.q, 60);
-    assert.equal(a.hasTransform, true);
-    const b = parse('q=80&auto=format', d);
-    assert.equal(b.params.q, 80);
-    assert.deepEqual(b.params.auto, { format: true, compress: false });
-    assert.equal(parse('', d).hasTransform, true);
-    assert.equal(parse('', '').hasTransform, false);
   });
 
   it('treats explicit defaults like absent ones', () => {
@@ -155,10 +142,6 @@ describe('parseParams: each parameter', () => {
     assertBadParam('flip=x', 'flip');
     for (const v of ['9', '45', '-1']) assertBadParam(`or=${v}`, 'or');
     assertBadParam('trim=color', 'trim');
-  });
-
-  it('reports a bad site default like a bad query value', () => {
-    assert.throws(() => parse('w=10', 'q=0'), (e: unknown) => e instanceof EdgeError && e.details.param === 'q');
   });
 
   it('names every parameter it reads, and the signature, for stripping from the origin query', () => {

@@ -8,7 +8,7 @@ import { describeMetadata, transform } from '../../src/transform/pipeline.js';
 import type { OutputChoice, OutputFormat, TransformLimits, TransformResult } from '../../src/transform/types.js';
 import { alphaPng, animatedGif, cmykJpeg, colorAt, orientedJpeg, photoJpeg, quadrantPng } from '../helpers/images.js';
 
-const LIMITS: TransformLimits = { maxOutputDimension: 2048, maxSourcePixels: 40_000_000, avifEffort: 2 };
+const LIMITS: TransformLimits = { maxOutputDimension: 2048, maxOutputPixels: 4_000_000, maxSourcePixels: 40_000_000, avifEffort: 2, timeoutSeconds: 20 };
 
 function outFor(format: OutputFormat, extra: Partial<OutputChoice> = {}): OutputChoice {
   return { format, progressive: false, palette: false, animated: false, ...extra };
@@ -122,6 +122,14 @@ describe('pipeline: sizes', async () => {
     assert.equal(size(await run(photo, 'w=1000&rot=90', 'png', {}, limits)), '375x500');
     const turned = await run(photo, 'w=1000&rot=30', 'png', {}, limits);
     assert.ok(Math.max(turned.width, turned.height) <= 500 && Math.max(turned.width, turned.height) >= 490, size(turned));
+  });
+
+  it('caps the output area at maxOutputPixels, so a tiny source cannot buy a huge encode', async () => {
+    const limits = { ...LIMITS, maxOutputDimension: 8192, maxOutputPixels: 1_000_000 };
+    const out = await run(photo, 'w=8000&h=8000&fit=scale', 'png', {}, limits);
+    assert.ok(out.width * out.height <= 1_000_000, size(out));
+    assert.ok(out.width * out.height >= 990_000, size(out));
+    assert.equal(out.width, out.height);
   });
 });
 
