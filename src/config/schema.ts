@@ -18,6 +18,17 @@ const siteSchema = z
     defaults: z.string().default(''),
     /** Origin query parameters that are part of the source's identity (forwarded and keyed). */
     sourceQueryParams: z.array(z.string()).default([]),
+    /** auto=compress searches the smallest encoding that stays at this perceptual target. */
+    quality: z.enum(['high', 'medium', 'low']).default('high'),
+    metadata: z
+      .object({
+        /** keep the source's EXIF copyright and artist (all other metadata is stripped) */
+        keepCopyright: z.boolean().default(false),
+        /** keep the colour profile as it is instead of converting to sRGB */
+        keepIccProfile: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     /** What a source that cannot be decoded answers: a 422 error, or the original bytes. */
     onError: z.enum(['error', 'original']).default('error'),
     formats: z

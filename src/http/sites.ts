@@ -1,12 +1,14 @@
 import type { Config, SiteConfig } from '../config/schema.js';
 import { createOrigin } from '../origin/index.js';
 import type { Origin } from '../origin/types.js';
+import type { EncodePolicy } from '../transform/types.js';
 
 /** A configured site with what it needs at request time. */
 export interface Site {
   config: SiteConfig;
   origin: Origin;
   defaults: URLSearchParams;
+  policy: EncodePolicy;
 }
 
 /** Chooses the site by the request's Host; "*" is the fallback for hosts no site names. */
@@ -20,6 +22,7 @@ export class SiteRegistry {
       config: siteConfig,
       origin: createOrigin(siteConfig.origin, config.origin),
       defaults: new URLSearchParams(siteConfig.defaults),
+      policy: { qualityTarget: siteConfig.quality, ...siteConfig.metadata },
     }));
     let fallback: Site | undefined;
     for (const site of this.all) {

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { remainingCacheControl } from '../cache/policy.js';
 import type { CacheEntry, CacheKey } from '../cache/types.js';
-import { identify, SOURCE_CONTENT_TYPES } from '../transform/identify.js';
+import { identify } from '../transform/identify.js';
 import { chooseOutput, type AcceptedFormats } from '../transform/negotiate.js';
-import { describeMetadata, transform } from '../transform/pipeline.js';
+import { renderVariant } from '../transform/optimize.js';
+import { describeMetadata } from '../transform/pipeline.js';
 import type { ImageInfo, TransformLimits, TransformParams, TransformResult } from '../transform/types.js';
 import { EdgeError } from './errors.js';
 import type { Site } from './sites.js';
@@ -62,17 +63,6 @@ function entryFor(req: VariantRequest, source: Source, body: Buffer, contentType
   };
 }
 
-/** Output as large as the source, in its format and with nothing visible changed. */
-function isPlainReencode(info: ImageInfo, result: TransformResult): boolean {
-  return (
-    result.format === info.format &&
-    result.width === info.width &&
-    result.height === info.height &&
-    info.orientation === 1 &&
-    info.pages === 1
-  );
-}
-
 /** The miss path: source → identify → negotiate → transform → never-larger check. */
 export async function produceVariant(req: VariantRequest, deps: VariantDeps): Promise<Variant> {
   const source = await loadSource(req.site, req.sourceKey, req.originPath, deps);
@@ -103,17 +93,12 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   const started = performance.now();
   let result: TransformResult;
   try {
-    result = await transform(source.body, info, req.params, out, limits);
+    ({ result } = await renderVariant(source.body, info, req.params, out, limits, req.site.policy));
   } catch (err) {
     return onBadImage(err, req, source, base);
   }
   const transformMs = performance.now() - started;
   deps.observeTransform(result.format, transformMs / 1000);
-  // Never larger: re-encoding that only made the file bigger serves the original bytes.
-  if (isPlainReencode(info, result) && result.body.length >= source.body.length) {
-    const entry = entryFor(req, source, source.body, SOURCE_CONTENT_TYPES[info.format], headers);
-    return { ...base, entry, bypass: false, info, result: { ...result, body: source.body }, transformMs };
-  }
   if (result.quality !== undefined) Object.assign(headers, { 'x-quality': String(result.quality) });
   const entry = entryFor(req, source, result.body, result.contentType, headers);
   return { ...base, entry, bypass: false, info, result, transformMs };

@@ -9,7 +9,7 @@ import { EdgeError } from '../http/errors.js';
 import { CONTENT_TYPES, applyEncoder, hasAlphaChannel } from './encode.js';
 import { orientationOps, orientedSize, planGeometry, rotateFlipOps, type GeometryPlan, type Size } from './geometry.js';
 import { SOURCE_CONTENT_TYPES } from './identify.js';
-import type { Color, ImageInfo, OutputChoice, TransformLimits, TransformParams, TransformResult } from './types.js';
+import type { Color, EncodePolicy, ImageInfo, OutputChoice, TransformLimits, TransformParams, TransformResult } from './types.js';
 
 const WHITE: Color = { r: 255, g: 255, b: 255, alpha: 1 };
 const TRANSPARENT: Color = { r: 0, g: 0, b: 0, alpha: 0 };
@@ -58,7 +58,14 @@ function tooLarge(info: ImageInfo, limit: number): EdgeError {
     `the source has ${info.width}x${info.height}x${info.pages} pixels, more than the ${limit} allowed`);
 }
 
-async function run(source: Buffer, info: ImageInfo, p: TransformParams, out: OutputChoice, limits: TransformLimits): Promise<TransformResult> {
+async function run(
+  source: Buffer,
+  info: ImageInfo,
+  p: TransformParams,
+  out: OutputChoice,
+  limits: TransformLimits,
+  _policy: EncodePolicy,
+): Promise<TransformResult> {
   const orientation = p.or ?? info.orientation;
   const animated = out.animated && info.pages > 1 && keepsFrames(p, orientation);
   const input: SharpOptions = {
@@ -121,12 +128,13 @@ export async function transform(
   params: TransformParams,
   out: OutputChoice,
   limits: TransformLimits,
+  policy: EncodePolicy,
 ): Promise<TransformResult> {
   if (info.width * info.height * Math.max(1, info.pages) > limits.maxSourcePixels) {
     throw tooLarge(info, limits.maxSourcePixels);
   }
   try {
-    return await run(source, info, params, out, limits);
+    return await run(source, info, params, out, limits, policy);
   } catch (err) {
     if (err instanceof EdgeError) throw err;
     const message = (err as Error).message ?? String(err);

@@ -92,6 +92,18 @@ export interface TransformLimits {
   avifEffort: number;
 }
 
+/** How hard auto=compress may compress: the perceptual target it searches for (see quality.ts). */
+export type QualityTarget = 'high' | 'medium' | 'low';
+
+/** A site's encoding choices. */
+export interface EncodePolicy {
+  qualityTarget: QualityTarget;
+  /** keep the source's EXIF copyright (and artist) in the output */
+  keepCopyright: boolean;
+  /** keep the source's colour profile instead of converting to sRGB */
+  keepIccProfile: boolean;
+}
+
 export interface TransformResult {
   body: Buffer;
   contentType: string;

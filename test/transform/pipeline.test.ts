@@ -5,9 +5,10 @@ import { EdgeError } from '../../src/http/errors.js';
 import { identify } from '../../src/transform/identify.js';
 import { parseParams } from '../../src/transform/params.js';
 import { describeMetadata, transform } from '../../src/transform/pipeline.js';
-import type { OutputChoice, OutputFormat, TransformLimits, TransformResult } from '../../src/transform/types.js';
+import type { EncodePolicy, OutputChoice, OutputFormat, TransformLimits, TransformResult } from '../../src/transform/types.js';
 import { alphaPng, animatedGif, cmykJpeg, colorAt, orientedJpeg, photoJpeg, quadrantPng } from '../helpers/images.js';
 
+const POLICY: EncodePolicy = { qualityTarget: 'high', keepCopyright: false, keepIccProfile: false };
 const LIMITS: TransformLimits = { maxOutputDimension: 2048, maxOutputPixels: 4_000_000, maxSourcePixels: 40_000_000, avifEffort: 2, timeoutSeconds: 20 };
 
 function outFor(format: OutputFormat, extra: Partial<OutputChoice> = {}): OutputChoice {
@@ -15,7 +16,7 @@ function outFor(format: OutputFormat, extra: Partial<OutputChoice> = {}): Output
 }
 
 async function run(src: Buffer, query: string, format: OutputFormat = 'png', extra: Partial<OutputChoice> = {}, limits = LIMITS): Promise<TransformResult> {
-  return transform(src, await identify(src), parseParams(new URLSearchParams(query)).params, outFor(format, extra), limits);
+  return transform(src, await identify(src), parseParams(new URLSearchParams(query)).params, outFor(format, extra), limits, POLICY);
 }
 
 const size = (r: TransformResult) => `${r.width}x${r.height}`;
@@ -372,7 +373,7 @@ describe('pipeline: limits and broken sources', async () => {
     // Header facts that understate the size are still caught by sharp's own limit.
     const info = { ...(await identify(photo)), width: 10, height: 10 };
     const p = parseParams(new URLSearchParams('w=10')).params;
-    await rejectsWith(transform(photo, info, p, outFor('jpeg'), { ...LIMITS, maxSourcePixels: 1000 }), 'EDGE_IMAGE_TOO_LARGE', 422);
+    await rejectsWith(transform(photo, info, p, outFor('jpeg'), { ...LIMITS, maxSourcePixels: 1000 }, POLICY), 'EDGE_IMAGE_TOO_LARGE', 422);
   });
 
   it('a truncated JPEG is EDGE_BAD_IMAGE, not a crash', async () => {
@@ -386,7 +387,7 @@ describe('pipeline: limits and broken sources', async () => {
     const noise = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 251));
     await rejectsWith(identify(noise), 'EDGE_NOT_AN_IMAGE', 415);
     const info = await identify(await photoJpeg({ width: 16, height: 16 }));
-    await rejectsWith(transform(noise, info, parseParams(new URLSearchParams('')).params, outFor('jpeg'), LIMITS), 'EDGE_BAD_IMAGE', 422);
+    await rejectsWith(transform(noise, info, parseParams(new URLSearchParams('')).params, outFor('jpeg'), LIMITS, POLICY), 'EDGE_BAD_IMAGE', 422);
   });
 });
 
