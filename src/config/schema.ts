@@ -36,7 +36,9 @@ const siteSchema = z
         avif: z.boolean().default(true),
         /** AVIF is slow to encode: larger outputs are served as WebP instead. */
         avifMaxDimension: z.number().int().min(1).default(1600),
-        avifEffort: z.number().int().min(0).max(9).default(2),
+        avifEffort: z.number().int().min(0).max(9).default(4),
+        /** an AVIF not cached yet is made in the background; meanwhile the browser gets WebP */
+        avifInBackground: z.boolean().default(true),
       })
       .prefault({}),
   })
@@ -80,6 +82,10 @@ export const configSchema = z
         maxOutputPixels: z.number().int().min(1).default(36_000_000),
         transformTimeoutSeconds: z.number().int().min(1).default(20),
         maxUrlLength: z.number().int().min(64).default(8192),
+        /** animated sources keep at most this many frames */
+        maxFrames: z.number().int().min(1).default(300),
+        /** background encodes (AVIF) waiting at most; more are dropped until a later request */
+        backgroundQueueLength: z.number().int().min(0).default(64),
       })
       .strict()
       .prefault({}),

@@ -3,22 +3,90 @@ import { performance } from 'node:perf_hooks';
 import { makeCacheKey } from '../cache/key.js';
 import { remainingCacheControl } from '../cache/policy.js';
 import type { SingleFlight } from '../cache/single-flight.js';
-import { acceptedFormats, acceptTag } from '../transform/negotiate.js';
+import type { CacheEntry, CacheKey } from '../cache/types.js';
+import type { BackgroundQueue } from '../transform/background-queue.js';
+import { acceptedFormats, acceptTag, type AcceptedFormats } from '../transform/negotiate.js';
 import type { ParsedParams } from '../transform/types.js';
 import type { RequestLog } from './request-log.js';
-import { sendImage } from './respond.js';
+import { sendImage, type CacheStatus } from './respond.js';
 import type { Site } from './sites.js';
 import { produceVariant, type Variant, type VariantDeps } from './variant.js';
 
 export interface ImageDeps extends VariantDeps {
   variantFlights: SingleFlight<Variant>;
+  background: BackgroundQueue;
+  onBackgroundDropped(): void;
 }
+
+/** How long a browser may keep the WebP it got while its AVIF is still being made. */
+const PENDING_AVIF_MAX_AGE = 60;
 
 /** The site's source-identity query parameters, sorted, as the origin gets them. */
 function sourceQueryOf(url: URL, site: Site): string {
   const allowed = new Set(site.config.sourceQueryParams);
   const kept = [...url.searchParams].filter(([name]) => allowed.has(name)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return new URLSearchParams(kept).toString();
+}
+
+interface Answer {
+  entry: CacheEntry;
+  status: CacheStatus;
+  cacheControl: string;
+  cacheable: boolean;
+  variant?: Variant;
+  cacheMs: number;
+}
+
+/** One image request: its keys and how to produce any of its variants. */
+class ImageRequest {
+  readonly sourceKey: CacheKey;
+  readonly originPath: string;
+  private readonly keyParts: { site: string; path: string; sourceQuery: string };
+
+  constructor(
+    readonly site: Site,
+    url: URL,
+    readonly parsed: ParsedParams,
+    private readonly deps: ImageDeps,
+  ) {
+    const sourceQuery = sourceQueryOf(url, site);
+    this.keyParts = { site: site.config.name, path: url.pathname, sourceQuery };
+    this.sourceKey = makeCacheKey({ ...this.keyParts, spec: '', format: 'source' });
+    this.originPath = sourceQuery ? `${url.pathname}?${sourceQuery}` : url.pathname;
+  }
+
+  keyFor(accepted: AcceptedFormats | undefined): CacheKey {
+    return makeCacheKey({ ...this.keyParts, spec: this.parsed.canonical, format: accepted ? acceptTag(accepted) : '-' });
+  }
+
+  /** One shared miss per variant; the entry is stored before the flight settles, so the next request hits. */
+  produce(key: CacheKey, accepted: AcceptedFormats | undefined): Promise<Variant> {
+    const { site, sourceKey, originPath, deps } = this;
+    return deps.variantFlights.run(key.variantHash, async () => {
+      const v = await produceVariant({ site, key, sourceKey, originPath, params: this.parsed.params, accepted }, deps);
+      if (v.cacheable && !v.bypass) await deps.storeEntry(v.entry);
+      return v;
+    });
+  }
+
+  /** The cached entry when fresh, else a foreground miss. */
+  async answer(key: CacheKey, accepted: AcceptedFormats | undefined): Promise<Answer> {
+    const lookupStart = performance.now();
+    const cached = await this.deps.cache.get(key);
+    const cacheMs = performance.now() - lookupStart;
+    if (cached && cached.meta.expiresAt > Date.now()) {
+      return { entry: cached, status: 'HIT', cacheControl: remainingCacheControl(cached.meta.expiresAt), cacheable: true, cacheMs };
+    }
+    const variant = await this.deps.background.foregroundWork(() => this.produce(key, accepted));
+    return {
+      entry: variant.entry,
+      status: variant.bypass ? 'BYPASS' : 'MISS',
+      cacheControl: variant.cacheControl,
+      cacheable: variant.cacheable && !variant.bypass,
+      variant,
+      cacheMs,
+    };
+  }
 }
 
 /** An image request: cache lookup, else one shared miss that fills the cache, then the answer. */
@@ -32,58 +100,61 @@ export async function handleImage(
   deps: ImageDeps,
 ): Promise<void> {
   const accepted = parsed.params.auto.format ? acceptedFormats(req.headers.accept, site.config.formats) : undefined;
-  const sourceQuery = sourceQueryOf(url, site);
-  const keyParts = { site: site.config.name, path: url.pathname, sourceQuery };
-  const key = makeCacheKey({ ...keyParts, spec: parsed.canonical, format: accepted ? acceptTag(accepted) : '-' });
+  const request = new ImageRequest(site, url, parsed, deps);
+  const key = request.keyFor(accepted);
+  log.cache = 'MISS';
+  let answer: Answer;
+  if (accepted?.avif && site.config.formats.avifInBackground) {
+    answer = await answerWithoutWaitingForAvif(request, key, accepted, deps);
+  } else {
+    answer = await request.answer(key, accepted);
+  }
+  respond(req, res, answer, log);
+}
 
+/**
+ * AVIF costs ten to a hundred WebP encodes. A cached AVIF is served; otherwise the browser gets
+ * what a WebP-only browser gets, for a short time, while the AVIF is made in the background.
+ */
+async function answerWithoutWaitingForAvif(request: ImageRequest, key: CacheKey, accepted: AcceptedFormats, deps: ImageDeps): Promise<Answer> {
   const lookupStart = performance.now();
   const cached = await deps.cache.get(key);
-  const cacheMs = performance.now() - lookupStart;
   if (cached && cached.meta.expiresAt > Date.now()) {
-    log.cache = 'HIT';
-    log.formatOut = cached.meta.contentType;
-    log.bytesOut = cached.body.length;
-    sendImage(req, res, {
-      body: cached.body,
-      contentType: cached.meta.contentType,
-      etag: cached.meta.etag,
-      cacheControl: remainingCacheControl(cached.meta.expiresAt),
-      cacheStatus: 'HIT',
-      timings: { cache: cacheMs },
-      headers: cached.meta.headers,
-    });
-    return;
+    const cacheMs = performance.now() - lookupStart;
+    return { entry: cached, status: 'HIT', cacheControl: remainingCacheControl(cached.meta.expiresAt), cacheable: true, cacheMs };
   }
-
-  log.cache = 'MISS';
-  const sourceKey = makeCacheKey({ ...keyParts, spec: '', format: 'source' });
-  const originPath = sourceQuery ? `${url.pathname}?${sourceQuery}` : url.pathname;
-  const variant = await deps.variantFlights.run(key.variantHash, async () => {
-    const v = await produceVariant({ site, key, sourceKey, originPath, params: parsed.params, accepted }, deps);
-    // Stored before the flight settles, so a request arriving right after is a HIT.
-    if (v.cacheable && !v.bypass) await deps.storeEntry(v.entry);
-    return v;
+  const fallback = await request.answer(request.keyFor({ avif: false, webp: accepted.webp }), { avif: false, webp: accepted.webp });
+  if (!fallback.cacheable) return fallback;
+  const queued = deps.background.enqueue(key.variantHash, async () => {
+    await request.produce(key, accepted);
   });
-  const { entry } = variant;
+  if (queued === 'full') deps.onBackgroundDropped();
+  const remaining = Math.round((fallback.entry.meta.expiresAt - Date.now()) / 1000);
+  return { ...fallback, cacheControl: `public, max-age=${Math.max(0, Math.min(PENDING_AVIF_MAX_AGE, remaining))}` };
+}
+
+function respond(req: IncomingMessage, res: ServerResponse, answer: Answer, log: RequestLog): void {
+  const { entry, variant } = answer;
+  const originalBytes = entry.meta.headers['x-original-bytes'];
   Object.assign(log, {
-    cache: variant.bypass ? 'BYPASS' : 'MISS',
-    formatIn: variant.info?.format,
+    cache: answer.status,
+    formatIn: variant?.info?.format,
     formatOut: entry.meta.contentType,
-    bytesIn: variant.info?.bytes,
+    bytesIn: originalBytes === undefined ? undefined : Number(originalBytes),
     bytesOut: entry.body.length,
-    dimsIn: variant.info && `${variant.info.width}x${variant.info.height}`,
-    dimsOut: variant.result && `${variant.result.width}x${variant.result.height}`,
-    quality: variant.result?.quality,
-    fetchMs: round(variant.fetchMs),
-    transformMs: round(variant.transformMs),
+    dimsIn: variant?.info && `${variant.info.width}x${variant.info.height}`,
+    dimsOut: variant?.result && `${variant.result.width}x${variant.result.height}`,
+    quality: variant?.result?.quality,
+    fetchMs: variant && round(variant.fetchMs),
+    transformMs: variant && round(variant.transformMs),
   });
   sendImage(req, res, {
     body: entry.body,
     contentType: entry.meta.contentType,
     etag: entry.meta.etag,
-    cacheControl: variant.cacheControl,
-    cacheStatus: variant.bypass ? 'BYPASS' : 'MISS',
-    timings: { fetch: variant.fetchMs, transform: variant.transformMs, cache: cacheMs },
+    cacheControl: answer.cacheControl,
+    cacheStatus: answer.status,
+    timings: variant ? { fetch: variant.fetchMs, transform: variant.transformMs, cache: answer.cacheMs } : { cache: answer.cacheMs },
     headers: entry.meta.headers,
   });
 }

@@ -1,10 +1,12 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { SingleFlight } from '../cache/single-flight.js';
 import type { CacheStore } from '../cache/types.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
+import { BackgroundQueue } from '../transform/background-queue.js';
 import { EdgeMetrics } from '../observe/metrics.js';
 import { isRasterImagePath } from '../origin/mime.js';
 import { parseParams } from '../transform/params.js';
@@ -28,6 +30,7 @@ function parseRequestUrl(raw: string): URL {
 export interface Edge {
   server: http.Server;
   metrics: EdgeMetrics;
+  background: BackgroundQueue;
   listen(port: number, host: string): Promise<AddressInfo>;
   /** Stops accepting, lets in-flight requests (and their cache writes) finish, then closes. */
   close(): Promise<void>;
@@ -36,8 +39,17 @@ export interface Edge {
 /** Wires the stages into one HTTP server. */
 export function createEdgeServer(config: Config, cache: CacheStore, logger: Logger): Edge {
   const sites = new SiteRegistry(config);
-  const metrics = new EdgeMetrics(cache);
+  const background = new BackgroundQueue({
+    maxQueued: config.limits.backgroundQueueLength,
+    concurrency: 1,
+    // Background work starts only while a core is left over for requests.
+    foregroundLimit: Math.max(1, availableParallelism() - 1),
+    onError: (key, err) => logger.warn({ err, key }, 'background encode failed'),
+  });
+  const metrics = new EdgeMetrics(cache, background);
   const deps: ImageDeps = {
+    background,
+    onBackgroundDropped: () => metrics.backgroundDropped.inc(),
     cache,
     metrics,
     flights: new SingleFlight<Source>(),
@@ -47,6 +59,7 @@ export function createEdgeServer(config: Config, cache: CacheStore, logger: Logg
       maxSourcePixels: config.limits.maxSourcePixels,
       maxOutputPixels: config.limits.maxOutputPixels,
       timeoutSeconds: config.limits.transformTimeoutSeconds,
+      maxFrames: config.limits.maxFrames,
       avifEffort: 2,
     },
     observeTransform: (format, seconds) => metrics.transformSeconds.observe({ format }, seconds),
@@ -114,6 +127,7 @@ export function createEdgeServer(config: Config, cache: CacheStore, logger: Logg
   return {
     server,
     metrics,
+    background,
     listen(port, host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -131,6 +145,7 @@ export function createEdgeServer(config: Config, cache: CacheStore, logger: Logg
       }
       server.closeAllConnections();
       await closed;
+      await background.stop();
       await sites.close();
     },
   };

@@ -33,6 +33,11 @@ export class EdgeMetrics {
     help: 'Cache writes that failed (the response was served all the same)',
     registers: [this.registry],
   });
+  readonly backgroundDropped = new Counter({
+    name: 'imgedge_background_dropped_total',
+    help: 'Background encodes not queued because the queue was full',
+    registers: [this.registry],
+  });
   readonly transformSeconds = new Histogram({
     name: 'imgedge_transform_seconds',
     help: 'Time spent decoding, transforming and encoding one image',
@@ -41,7 +46,23 @@ export class EdgeMetrics {
     registers: [this.registry],
   });
 
-  constructor(cache: CacheStatsSource) {
+  constructor(cache: CacheStatsSource, background: { queued: number; active: number }) {
+    new Gauge({
+      name: 'imgedge_background_queued',
+      help: 'Background encodes waiting',
+      registers: [this.registry],
+      collect() {
+        this.set(background.queued);
+      },
+    });
+    new Gauge({
+      name: 'imgedge_background_active',
+      help: 'Background encodes running',
+      registers: [this.registry],
+      collect() {
+        this.set(background.active);
+      },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'imgedge_' });
     new Gauge({
       name: 'imgedge_cache_bytes',

@@ -71,7 +71,8 @@ async function run(
   const input: SharpOptions = {
     failOn: 'error',
     limitInputPixels: Math.floor(limits.maxSourcePixels),
-    animated,
+    // Animated: every frame up to the cap; frames past it are dropped.
+    ...(animated ? { pages: Math.min(info.pages, limits.maxFrames) } : {}),
     autoOrient: p.or === undefined,
   };
   let img = sharp(source, input);
@@ -130,7 +131,7 @@ export async function transform(
   limits: TransformLimits,
   policy: EncodePolicy,
 ): Promise<TransformResult> {
-  if (info.width * info.height * Math.max(1, info.pages) > limits.maxSourcePixels) {
+  if (info.width * info.height * Math.min(Math.max(1, info.pages), limits.maxFrames) > limits.maxSourcePixels) {
     throw tooLarge(info, limits.maxSourcePixels);
   }
   try {

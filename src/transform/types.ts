@@ -87,6 +87,8 @@ export interface TransformLimits {
   maxOutputPixels: number;
   /** libvips gives up on one encode after this long */
   timeoutSeconds: number;
+  /** animated sources keep at most this many frames */
+  maxFrames: number;
   /** width × height × frames a source may have */
   maxSourcePixels: number;
   avifEffort: number;

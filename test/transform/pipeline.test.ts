@@ -9,7 +9,7 @@ import type { EncodePolicy, OutputChoice, OutputFormat, TransformLimits, Transfo
 import { alphaPng, animatedGif, cmykJpeg, colorAt, orientedJpeg, photoJpeg, quadrantPng } from '../helpers/images.js';
 
 const POLICY: EncodePolicy = { qualityTarget: 'high', keepCopyright: false, keepIccProfile: false };
-const LIMITS: TransformLimits = { maxOutputDimension: 2048, maxOutputPixels: 4_000_000, maxSourcePixels: 40_000_000, avifEffort: 2, timeoutSeconds: 20 };
+const LIMITS: TransformLimits = { maxOutputDimension: 2048, maxOutputPixels: 4_000_000, maxSourcePixels: 40_000_000, avifEffort: 2, timeoutSeconds: 20, maxFrames: 50 };
 
 function outFor(format: OutputFormat, extra: Partial<OutputChoice> = {}): OutputChoice {
   return { format, progressive: false, palette: false, animated: false, ...extra };
@@ -355,6 +355,12 @@ describe('pipeline: animation', async () => {
     const webp = await run(gif, 'w=60&h=60&fit=crop', 'webp', { animated: true });
     assert.equal((await sharp(webp.body).metadata()).pages, 4);
     assert.equal(size(webp), '60x60');
+  });
+
+  it('keeps at most maxFrames frames, and counts only those against the pixel limit', async () => {
+    const limits = { ...LIMITS, maxFrames: 2, maxSourcePixels: 120 * 80 * 3 };
+    const r = await run(gif, 'w=60', 'webp', { animated: true }, limits);
+    assert.equal((await sharp(r.body).metadata()).pages, 2);
   });
 
   it('renders the first frame only when the output does not animate', async () => {
