@@ -1,13 +1,25 @@
 import { EdgeError } from '../http/errors.js';
+import type { HeadInspector } from './types.js';
 
 export function tooLarge(limit: number): EdgeError {
   return new EdgeError('EDGE_ORIGIN_TOO_LARGE', 413, `the source is larger than the ${limit}-byte limit`, { limit });
 }
 
-/** Collects a body, stopping (and destroying the stream) as soon as it passes `limit` bytes. */
-export async function readLimited(stream: AsyncIterable<Buffer> & { destroy(err?: Error): void }, limit: number): Promise<Buffer> {
+/** Bytes an inspector is shown at most. */
+export const INSPECT_LIMIT = 64 * 1024;
+
+/**
+ * Collects a body, stopping (and destroying the stream) as soon as it passes `limit` bytes, or
+ * as soon as `inspect` refuses what the first bytes show.
+ */
+export async function readLimited(
+  stream: AsyncIterable<Buffer> & { destroy(err?: Error): void },
+  limit: number,
+  inspect?: (head: Buffer) => boolean,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
+  let inspecting = inspect !== undefined;
   for await (const chunk of stream) {
     total += chunk.length;
     if (total > limit) {
@@ -16,6 +28,15 @@ export async function readLimited(stream: AsyncIterable<Buffer> & { destroy(err?
       throw err;
     }
     chunks.push(chunk);
+    if (inspecting) {
+      const head = Buffer.concat(chunks, total).subarray(0, INSPECT_LIMIT);
+      try {
+        inspecting = !inspect!(head) && total < INSPECT_LIMIT;
+      } catch (err) {
+        stream.destroy(err as Error);
+        throw err;
+      }
+    }
   }
   return Buffer.concat(chunks, total);
 }

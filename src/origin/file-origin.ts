@@ -5,9 +5,9 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { EdgeError } from '../http/errors.js';
 import { sendError } from '../http/respond.js';
-import { tooLarge } from './body-limit.js';
+import { INSPECT_LIMIT, readLimited, tooLarge } from './body-limit.js';
 import { contentTypeFor } from './mime.js';
-import type { Origin, OriginLimits, OriginResponse } from './types.js';
+import type { HeadInspector, Origin, OriginLimits, OriginResponse } from './types.js';
 
 const notFound = (): OriginResponse => ({ status: 404, headers: { 'content-type': 'text/plain' }, body: Buffer.from('not found') });
 
@@ -41,7 +41,7 @@ export class FileOrigin implements Origin {
     }
   }
 
-  async fetch(pathAndQuery: string): Promise<OriginResponse> {
+  async fetch(pathAndQuery: string, inspect?: HeadInspector): Promise<OriginResponse> {
     const file = await this.resolve(pathAndQuery);
     if (!file) return notFound();
     const handle = await open(file, 'r').catch(() => undefined);
@@ -50,16 +50,14 @@ export class FileOrigin implements Origin {
       const stat = await handle.stat();
       if (!stat.isFile()) return notFound();
       if (stat.size > this.limits.maxSourceBytes) throw tooLarge(this.limits.maxSourceBytes);
-      const body = await handle.readFile();
-      return {
-        status: 200,
-        headers: {
-          'content-type': contentTypeFor(file),
-          'content-length': String(body.length),
-          'last-modified': stat.mtime.toUTCString(),
-        },
-        body,
+      const headers = {
+        'content-type': contentTypeFor(file),
+        'content-length': String(stat.size),
+        'last-modified': stat.mtime.toUTCString(),
       };
+      const body = await readLimited(handle.createReadStream({ autoClose: false, highWaterMark: INSPECT_LIMIT }), this.limits.maxSourceBytes,
+        inspect && ((head) => inspect(head, headers)));
+      return { status: 200, headers, body };
     } finally {
       await handle.close();
     }

@@ -5,7 +5,7 @@ import { Agent, request, errors as undiciErrors } from 'undici';
 import { EdgeError } from '../http/errors.js';
 import { sendError } from '../http/respond.js';
 import { readLimited, tooLarge } from './body-limit.js';
-import type { Origin, OriginLimits, OriginResponse } from './types.js';
+import type { HeadInspector, Origin, OriginLimits, OriginResponse } from './types.js';
 
 const USER_AGENT = 'imgedge/0.1';
 
@@ -72,7 +72,7 @@ export class HttpOrigin implements Origin {
     return `${this.base.origin}${basePath}${pathAndQuery}`;
   }
 
-  async fetch(pathAndQuery: string): Promise<OriginResponse> {
+  async fetch(pathAndQuery: string, inspect?: HeadInspector): Promise<OriginResponse> {
     const url = this.urlFor(pathAndQuery);
     try {
       const res = await request(url, {
@@ -87,7 +87,9 @@ export class HttpOrigin implements Origin {
         res.body.destroy();
         throw tooLarge(this.limits.maxSourceBytes);
       }
-      const body = await readLimited(res.body, this.limits.maxSourceBytes);
+      // Only a body that is to be used is inspected: an error page is not the image.
+      const inspectHead = inspect && res.statusCode === 200 ? (head: Buffer) => inspect(head, headers) : undefined;
+      const body = await readLimited(res.body, this.limits.maxSourceBytes, inspectHead);
       return { status: res.statusCode, headers, body };
     } catch (err) {
       throw mapNetworkError(err, url);

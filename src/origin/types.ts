@@ -14,10 +14,16 @@ export interface OriginLimits {
   maxSourceBytes: number;
 }
 
+/**
+ * Looks at the first bytes of a source while it streams in: answers true once it has seen
+ * enough, throws (an EdgeError) to refuse the source before the rest is downloaded.
+ */
+export type HeadInspector = (head: Buffer, headers: Record<string, string>) => boolean;
+
 /** Where a site's originals come from. */
 export interface Origin {
   /** GET a source whole, refusing it while it streams once it passes maxSourceBytes. */
-  fetch(pathAndQuery: string): Promise<OriginResponse>;
+  fetch(pathAndQuery: string, inspect?: HeadInspector): Promise<OriginResponse>;
   /** Streams the request through unchanged (non-image traffic); answers the client itself. */
   passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string): void;
   close(): Promise<void>;
