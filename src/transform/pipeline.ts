@@ -53,6 +53,23 @@ function applyGeometry(img: Sharp, plan: GeometryPlan, pad: Color): void {
   if (plan.pad) img.extend({ ...plan.pad, background: pad });
 }
 
+/**
+ * Colour: converted to sRGB through the source's profile (a P3 or CMYK source keeps its colours;
+ * dropping the profile without converting would desaturate it), or the profile kept as it is
+ * where the site asks (lost when trim/rot/flip hand sRGB pixels to a second pipeline). All other
+ * metadata is stripped; the EXIF copyright and artist stay where the site asks.
+ */
+function applyMetadata(img: Sharp, info: ImageInfo, policy: EncodePolicy): void {
+  if (policy.keepIccProfile && info.hasProfile) img.keepIccProfile();
+  else img.toColourspace('srgb');
+  if (policy.keepCopyright && (info.copyright || info.artist)) {
+    const IFD0: Record<string, string> = {};
+    if (info.copyright) IFD0.Copyright = info.copyright;
+    if (info.artist) IFD0.Artist = info.artist;
+    img.withExif({ IFD0 });
+  }
+}
+
 function tooLarge(info: ImageInfo, limit: number): EdgeError {
   return new EdgeError('EDGE_IMAGE_TOO_LARGE', 422,
     `the source has ${info.width}x${info.height}x${info.pages} pixels, more than the ${limit} allowed`);
@@ -64,7 +81,7 @@ async function run(
   p: TransformParams,
   out: OutputChoice,
   limits: TransformLimits,
-  _policy: EncodePolicy,
+  policy: EncodePolicy,
 ): Promise<TransformResult> {
   const orientation = p.or ?? info.orientation;
   const animated = out.animated && info.pages > 1 && keepsFrames(p, orientation);
@@ -106,7 +123,7 @@ async function run(
   if (flattenTo) img.flatten({ background: flattenTo });
   if (p.blur) img.blur(blurSigma(p.blur));
   if (p.sharp) img.sharpen({ sigma: sharpenSigma(p.sharp) });
-  img.toColourspace('srgb');
+  applyMetadata(img, info, policy);
   const quality = applyEncoder(img, out, p, limits.avifEffort);
   img.timeout({ seconds: limits.timeoutSeconds });
 

@@ -68,6 +68,9 @@ export interface ImageInfo {
   space: string;
   progressive: boolean;
   bytes: number;
+  /** EXIF IFD0 Copyright and Artist, kept in outputs where a site asks */
+  copyright?: string;
+  artist?: string;
 }
 
 /** The one encoding chosen for a response. */

@@ -1,7 +1,7 @@
 /** Test images the project makes itself with sharp (nothing downloaded). */
 import sharp from 'sharp';
 
-type Rgb = [number, number, number];
+export type Rgb = [number, number, number];
 
 /** Deterministic noise so fixtures (and sizes measured on them) are the same on every run. */
 function prng(seed: number): () => number {
@@ -94,6 +94,19 @@ export async function quadrantPng(opts: { width?: number; height?: number } = {}
   const { width = 400, height = 200 } = opts;
   const quad: Rgb[] = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]];
   return rawImage(width, height, 3, (x, y) => quad[(y < height / 2 ? 0 : 2) + (x < width / 2 ? 0 : 1)]!).png().toBuffer();
+}
+
+/** A solid colour stored as Display P3 pixels with the P3 profile embedded (a wide-gamut camera/phone image). */
+export async function displayP3Png(srgb: Rgb = [0, 220, 0], opts: { width?: number; height?: number } = {}): Promise<Buffer> {
+  const { width = 64, height = 64 } = opts;
+  const [r, g, b] = srgb;
+  return sharp({ create: { width, height, channels: 3, background: { r, g, b } } }).withIccProfile('p3').png().toBuffer();
+}
+
+/** The pixel values a file stores, without any colour-profile conversion. */
+export async function storedPixelAt(img: Buffer, x: number, y: number): Promise<Rgb> {
+  const px = await sharp(img, { ignoreIcc: true }).extract({ left: x, top: y, width: 1, height: 1 }).removeAlpha().raw().toBuffer();
+  return [px[0]!, px[1]!, px[2]!];
 }
 
 /** One pixel of any image sharp can read (first frame), as 8-bit sRGB with alpha. */

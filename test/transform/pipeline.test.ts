@@ -5,8 +5,8 @@ import { EdgeError } from '../../src/http/errors.js';
 import { identify } from '../../src/transform/identify.js';
 import { parseParams } from '../../src/transform/params.js';
 import { describeMetadata, transform } from '../../src/transform/pipeline.js';
-import type { EncodePolicy, OutputChoice, OutputFormat, TransformLimits, TransformResult } from '../../src/transform/types.js';
-import { alphaPng, animatedGif, cmykJpeg, colorAt, orientedJpeg, photoJpeg, quadrantPng } from '../helpers/images.js';
+import type { EncodePolicy, ImageInfo, OutputChoice, OutputFormat, TransformLimits, TransformResult } from '../../src/transform/types.js';
+import { alphaPng, animatedGif, cmykJpeg, colorAt, displayP3Png, orientedJpeg, photoJpeg, quadrantPng, storedPixelAt } from '../helpers/images.js';
 
 const POLICY: EncodePolicy = { qualityTarget: 'high', keepCopyright: false, keepIccProfile: false };
 const LIMITS: TransformLimits = { maxOutputDimension: 2048, maxOutputPixels: 4_000_000, maxSourcePixels: 40_000_000, avifEffort: 2, timeoutSeconds: 20, maxFrames: 50 };
@@ -339,6 +339,39 @@ describe('pipeline: colour, alpha and filters', async () => {
     const r = await run(p3, 'w=32');
     near(await colorAt(r.body, 16, 16), colour, 4, 'converted back:');
     assert.equal((await sharp(r.body).metadata()).hasProfile, false);
+  });
+});
+
+describe('pipeline: colour profiles and metadata', async () => {
+  const p3 = await displayP3Png([0, 220, 0]);
+  const withPolicy = async (src: Buffer, policy: Partial<EncodePolicy>, info?: Partial<ImageInfo>) =>
+    transform(src, { ...(await identify(src)), ...info }, parseParams(new URLSearchParams('w=32')).params, outFor('png'), LIMITS, { ...POLICY, ...policy });
+
+  it('converts a Display P3 source to sRGB through its profile, never desaturating it', async () => {
+    const stored = await storedPixelAt(p3, 0, 0);
+    assert.ok(stored[0] > 60, `the fixture really stores P3 values (${stored})`);
+    const out = await withPolicy(p3, {});
+    assert.equal((await sharp(out.body).metadata()).hasProfile, false);
+    const px = await storedPixelAt(out.body, 4, 4);
+    assert.ok(px[0] <= 12 && px[1] >= 210 && px[2] <= 12, `sRGB green expected, got ${px}`);
+  });
+
+  it('keeps the profile as it is where the site asks', async () => {
+    const out = await withPolicy(p3, { keepIccProfile: true });
+    assert.equal((await sharp(out.body).metadata()).hasProfile, true);
+    assert.deepEqual(await storedPixelAt(out.body, 4, 4), await storedPixelAt(p3, 4, 4));
+  });
+
+  it('strips EXIF, and keeps copyright and artist only where the site asks', async () => {
+    const src = await sharp(await photoJpeg({ width: 64, height: 48 })).withExif({ IFD0: { Copyright: '(c) Example Photo', Artist: 'A. Person', Software: 'secret-tool' } }).jpeg().toBuffer();
+    const facts = { copyright: '(c) Example Photo', artist: 'A. Person' };
+    const stripped = await withPolicy(src, {}, facts);
+    assert.equal((await sharp(stripped.body).metadata()).exif, undefined);
+    const kept = await withPolicy(src, { keepCopyright: true }, facts);
+    const exif = (await sharp(kept.body).metadata()).exif?.toString('latin1') ?? '';
+    assert.match(exif, /\(c\) Example Photo/);
+    assert.match(exif, /A\. Person/);
+    assert.doesNotMatch(exif, /secret-tool/);
   });
 });
 
