@@ -9,6 +9,7 @@ import type { Logger } from '../observe/logger.js';
 import { BackgroundQueue } from '../transform/background-queue.js';
 import { EdgeMetrics } from '../observe/metrics.js';
 import { isRasterImagePath } from '../origin/mime.js';
+import { sourceInspector } from '../transform/identify.js';
 import { parseParams } from '../transform/params.js';
 import { handleEdgeRoute } from './edge-routes.js';
 import { EdgeError } from './errors.js';
@@ -62,6 +63,7 @@ export function createEdgeServer(config: Config, cache: CacheStore, logger: Logg
       maxFrames: config.limits.maxFrames,
       avifEffort: 2,
     },
+    inspectSource: sourceInspector(config.limits),
     observeTransform: (format, seconds) => metrics.transformSeconds.observe({ format }, seconds),
     async storeEntry(entry) {
       try {

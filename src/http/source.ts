@@ -3,6 +3,7 @@ import { cachePolicyFor, type CachePolicy } from '../cache/policy.js';
 import type { SingleFlight } from '../cache/single-flight.js';
 import type { CacheEntry, CacheKey, CacheStore } from '../cache/types.js';
 import type { EdgeMetrics } from '../observe/metrics.js';
+import type { HeadInspector } from '../origin/types.js';
 import { EdgeError } from './errors.js';
 import type { Site } from './sites.js';
 
@@ -19,6 +20,8 @@ export interface Source {
 
 export interface SourceDeps {
   cache: CacheStore;
+  /** looks at a source's first bytes while it downloads, to refuse it early */
+  inspectSource: HeadInspector;
   /** Puts an entry; a failed write is logged and counted, never turned into a failed response. */
   storeEntry(entry: CacheEntry): Promise<void>;
   flights: SingleFlight<Source>;
@@ -49,7 +52,7 @@ export async function loadSource(site: Site, sourceKey: CacheKey, pathAndQuery: 
   return deps.flights.run(sourceKey.sourceHash, async () => {
     const started = performance.now();
     deps.metrics.originFetches.inc();
-    const res = await site.origin.fetch(pathAndQuery);
+    const res = await site.origin.fetch(pathAndQuery, deps.inspectSource);
     const fetchMs = performance.now() - started;
     deps.metrics.originBytes.inc(res.body.length);
     if (res.status !== 200) throw originStatusError(res.status);

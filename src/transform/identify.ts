@@ -1,71 +1,27 @@
 /** Learn what a source is from its header alone, before anything is decoded. */
 import sharp, { type Metadata } from 'sharp';
 import { EdgeError } from '../http/errors.js';
-import type { ImageInfo, SourceFormat } from './types.js';
+import type { HeadInspector } from '../origin/types.js';
+import { exifCredits, HEADER_LIMIT, headerToInfo, readHeader, type HeaderInfo } from './header.js';
+import type { ImageInfo } from './types.js';
 
-export const SOURCE_CONTENT_TYPES: Readonly<Record<SourceFormat, string>> = {
-  jpeg: 'image/jpeg',
-  png: 'image/png',
-  gif: 'image/gif',
-  webp: 'image/webp',
-  avif: 'image/avif',
-  heif: 'image/heif',
-  tiff: 'image/tiff',
-  svg: 'image/svg+xml',
-};
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-const AVIF_BRANDS = new Set(['avif', 'avis']);
-const HEIF_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs', 'mif1', 'msf1']);
-
-const ascii = (b: Buffer, start: number, end: number) => b.toString('latin1', start, end);
-
-/** ISO-BMFF `ftyp` box: major brand, then compatible brands up to the box size. */
-function bmffBrand(head: Buffer): SourceFormat | undefined {
-  if (head.length < 16 || ascii(head, 4, 8) !== 'ftyp') return undefined;
-  const end = Math.min(head.readUInt32BE(0), head.length);
-  const brands = [ascii(head, 8, 12)];
-  for (let i = 16; i + 4 <= end; i += 4) brands.push(ascii(head, i, i + 4));
-  if (brands.some((b) => AVIF_BRANDS.has(b))) return 'avif';
-  if (brands.some((b) => HEIF_BRANDS.has(b))) return 'heif';
-  return undefined;
-}
-
-/** One prolog item before the root element: whitespace, XML declaration, comment or DOCTYPE. */
-const SVG_PROLOG = /^(?:\s+|<\?xml[\s\S]*?\?>|<!--[\s\S]*?-->|<!doctype\s+svg[^[>]*(?:\[[\s\S]*?\])?\s*>)/i;
-
-/** SVG: optional BOM, whitespace, XML declaration, comments and DOCTYPE, then an `<svg` element. */
-function isSvg(head: Buffer): boolean {
-  let s = head.toString('utf8').replace(/^\uFEFF/, '');
-  for (let m = SVG_PROLOG.exec(s); m; m = SVG_PROLOG.exec(s)) s = s.slice(m[0].length);
-  return /^<svg[\s>/]/.test(s);
-}
-
-/** Format by magic bytes only; undefined when the bytes are not an image this edge handles. */
-export function sniffFormat(head: Buffer): SourceFormat | undefined {
-  if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
-  if (head.subarray(0, 8).equals(PNG_SIGNATURE)) return 'png';
-  const six = ascii(head, 0, 6);
-  if (six === 'GIF87a' || six === 'GIF89a') return 'gif';
-  if (head.length >= 12 && ascii(head, 0, 4) === 'RIFF' && ascii(head, 8, 12) === 'WEBP') return 'webp';
-  const four = ascii(head, 0, 4);
-  if (four === 'II*\0' || four === 'MM\0*') return 'tiff';
-  return bmffBrand(head) ?? (isSvg(head) ? 'svg' : undefined);
-}
-
-/** Header facts of a source (sharp reads the header only; no pixel decode). */
+/**
+ * Header facts of a source without decoding it: parsed from its first 64 KiB, with sharp's
+ * header reader for what those bytes did not settle (a GIF's frame count, late metadata).
+ */
 export async function identify(body: Buffer): Promise<ImageInfo> {
-  const format = sniffFormat(body.subarray(0, 4096));
-  if (!format) throw new EdgeError('EDGE_NOT_AN_IMAGE', 415, 'the source is not an image format the edge handles');
+  const header = readHeader(body.subarray(0, HEADER_LIMIT));
+  const fromHeader = headerToInfo(header, body.length);
+  if (fromHeader && header.complete && header.framesComplete) return fromHeader;
   let meta: Metadata;
   try {
     meta = await sharp(body).metadata();
   } catch (err) {
-    throw new EdgeError('EDGE_BAD_IMAGE', 422, `the ${format} source cannot be read: ${(err as Error).message}`);
+    throw new EdgeError('EDGE_BAD_IMAGE', 422, `the ${header.format} source cannot be read: ${(err as Error).message}`);
   }
-  if (!meta.width || !meta.height) throw new EdgeError('EDGE_BAD_IMAGE', 422, `the ${format} source has no size`);
+  if (!meta.width || !meta.height) throw new EdgeError('EDGE_BAD_IMAGE', 422, `the ${header.format} source has no size`);
   return {
-    format,
+    format: header.format,
     width: meta.width,
     height: meta.pageHeight ?? meta.height,
     pages: meta.pages ?? 1,
@@ -75,5 +31,35 @@ export async function identify(body: Buffer): Promise<ImageInfo> {
     space: meta.space,
     progressive: meta.isProgressive,
     bytes: body.length,
+    ...exifCredits(header),
+  };
+}
+
+/** At least this much of a body before "not an image" is final (a first chunk can be tiny). */
+const SNIFF_BYTES = 64;
+
+/**
+ * Refuses a source from its first bytes while it downloads: too many pixels (frames counted,
+ * up to the frame cap), or not an image although the origin calls it one. Anything else is left
+ * to identify() on the whole body (so onError: "original" still has the bytes to serve).
+ */
+export function sourceInspector(limits: { maxSourcePixels: number; maxFrames: number }): HeadInspector {
+  return (head, headers) => {
+    let header: HeaderInfo;
+    try {
+      header = readHeader(head);
+    } catch (err) {
+      const notImage = err instanceof EdgeError && err.code === 'EDGE_NOT_AN_IMAGE';
+      if (notImage && head.length >= SNIFF_BYTES && (headers['content-type'] ?? '').startsWith('image/')) throw err;
+      return head.length >= SNIFF_BYTES;
+    }
+    if (header.width && header.height) {
+      const frames = Math.min(header.frames ?? 1, limits.maxFrames);
+      if (header.width * header.height * frames > limits.maxSourcePixels) {
+        throw new EdgeError('EDGE_IMAGE_TOO_LARGE', 422,
+          `the source has ${header.width}x${header.height}x${frames} pixels, more than the ${limits.maxSourcePixels} allowed`);
+      }
+    }
+    return header.complete && header.framesComplete;
   };
 }

@@ -1,4 +1,4 @@
-import { SOURCE_CONTENT_TYPES } from './identify.js';
+import { SOURCE_CONTENT_TYPES } from './sniff.js';
 import { transform } from './pipeline.js';
 import type { EncodePolicy, ImageInfo, OutputChoice, TransformLimits, TransformParams, TransformResult } from './types.js';
 

@@ -8,7 +8,7 @@ import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { EdgeError } from '../http/errors.js';
 import { CONTENT_TYPES, applyEncoder, hasAlphaChannel } from './encode.js';
 import { orientationOps, orientedSize, planGeometry, rotateFlipOps, type GeometryPlan, type Size } from './geometry.js';
-import { SOURCE_CONTENT_TYPES } from './identify.js';
+import { SOURCE_CONTENT_TYPES } from './sniff.js';
 import type { Color, EncodePolicy, ImageInfo, OutputChoice, TransformLimits, TransformParams, TransformResult } from './types.js';
 
 const WHITE: Color = { r: 255, g: 255, b: 255, alpha: 1 };

@@ -11,12 +11,16 @@ export interface OriginRoute {
   chunked?: boolean;
   /** send this many body bytes, then reset the connection (a server that dies mid-body) */
   resetAfterBytes?: number;
+  /** send the body in 16 KiB pieces this many ms apart (a slow, large download) */
+  trickleMs?: number;
 }
 
 /** A real HTTP origin on loopback that counts the requests it gets, per path. */
 export class TestOrigin {
   readonly routes = new Map<string, OriginRoute>();
   readonly hits = new Map<string, number>();
+  /** body bytes written per path before the response ended or the client went away */
+  readonly bytesSent = new Map<string, number>();
   /** request headers of the last request per path */
   readonly lastHeaders = new Map<string, http.IncomingHttpHeaders>();
   private server = http.createServer((req, res) => this.answer(req, res));
@@ -56,6 +60,7 @@ export class TestOrigin {
       const length = route.chunked ? {} : { 'content-length': body.length };
       res.writeHead(route.status ?? 200, { ...length, ...route.headers });
       if (req.method === 'HEAD') res.end();
+      else if (route.trickleMs !== undefined) this.trickle(path, res, body, route.trickleMs);
       else if (route.resetAfterBytes !== undefined) {
         res.write(body.subarray(0, route.resetAfterBytes), () => setTimeout(() => res.socket?.destroy(), 50));
       } else if (route.chunked) {
@@ -65,6 +70,22 @@ export class TestOrigin {
     };
     if (route.delayMs) setTimeout(send, route.delayMs);
     else send();
+  }
+
+  private trickle(path: string, res: http.ServerResponse, body: Buffer, ms: number): void {
+    let sent = 0;
+    const next = () => {
+      if (res.destroyed || sent >= body.length) {
+        res.end();
+        return;
+      }
+      const piece = body.subarray(sent, sent + 16 * 1024);
+      sent += piece.length;
+      this.bytesSent.set(path, sent);
+      res.write(piece);
+      setTimeout(next, ms);
+    };
+    next();
   }
 
   async close(): Promise<void> {

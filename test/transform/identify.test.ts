@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { EdgeError } from '../../src/http/errors.js';
-import { identify, sniffFormat } from '../../src/transform/identify.js';
+import { identify } from '../../src/transform/identify.js';
+import { sniffFormat } from '../../src/transform/sniff.js';
 import { alphaPng, animatedGif, cmykJpeg, orientedJpeg, photoJpeg, quadrantPng } from '../helpers/images.js';
 
 /** An ISO-BMFF `ftyp` box with the given major and compatible brands. */
