@@ -111,7 +111,9 @@ describe('cache lifecycle and limits', () => {
   test('origin limits: down → 502, slow → 504, too large while streaming → 413', async () => {
     const slow = await TestOrigin.start();
     slow.set('/slow.jpg', { body: await photoJpeg({ width: 100, height: 100 }), headers: { 'content-type': 'image/jpeg' }, delayMs: 1500 });
-    slow.set('/huge.jpg', { body: Buffer.alloc(3 * 1024 * 1024, 7), headers: { 'content-type': 'image/jpeg' }, chunked: true });
+    // A real JPEG header, then more bytes than the limit: refused while it streams, by size.
+    const hugeBody = Buffer.concat([await photoJpeg({ width: 100, height: 100 }), Buffer.alloc(3 * 1024 * 1024, 7)]);
+    slow.set('/huge.jpg', { body: hugeBody, headers: { 'content-type': 'image/jpeg' }, chunked: true });
     const edge = await startEdge(testConfig(slow.url, await dir(), { origin: { headersTimeoutMs: 300, maxSourceBytes: 1024 * 1024 } }));
     const deadOrigin = await TestOrigin.start();
     const deadUrl = deadOrigin.url;
