@@ -6,6 +6,7 @@
  */
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { EdgeError } from '../http/errors.js';
+import { encodePerImage, perImageMode } from './auto-encode.js';
 import { CONTENT_TYPES, applyEncoder, hasAlphaChannel } from './encode.js';
 import { orientationOps, orientedSize, planGeometry, rotateFlipOps, type GeometryPlan, type Size } from './geometry.js';
 import { SOURCE_CONTENT_TYPES } from './sniff.js';
@@ -124,6 +125,11 @@ async function run(
   if (p.blur) img.blur(blurSigma(p.blur));
   if (p.sharp) img.sharpen({ sigma: sharpenSigma(p.sharp) });
   applyMetadata(img, info, policy);
+  const mode = perImageMode(p, out, info, policy);
+  if (mode) {
+    const enc = await encodePerImage(img, mode, p, out, limits, policy, info);
+    return { contentType: CONTENT_TYPES[out.format], format: out.format, ...enc };
+  }
   const quality = applyEncoder(img, out, p, limits.avifEffort);
   img.timeout({ seconds: limits.timeoutSeconds });
 

@@ -245,7 +245,7 @@ describe('pipeline: formats and encoders', async () => {
     }
   });
 
-  it('lower q gives smaller files; quality defaults to 75, 45 with auto=compress', async () => {
+  it('lower q gives smaller files; quality defaults to 75; auto=compress picks it per image', async () => {
     for (const format of ['jpeg', 'webp', 'avif'] as const) {
       const low = await run(photo, 'q=20', format);
       const high = await run(photo, 'q=90', format);
@@ -253,9 +253,24 @@ describe('pipeline: formats and encoders', async () => {
       assert.equal(low.quality, 20);
     }
     assert.equal((await run(photo, 'w=64', 'jpeg')).quality, 75);
-    assert.equal((await run(photo, 'w=64&auto=compress', 'jpeg')).quality, 45);
+    // Per image: a smooth picture needs a lower quality than a detailed one for the same look.
+    const smooth = await sharp({ create: { width: 256, height: 256, channels: 3, background: '#6080c0' } }).blur(0.5).png().toBuffer();
+    const smoothQ = (await run(smooth, 'w=256&auto=compress', 'jpeg')).quality!;
+    const detailedQ = (await run(photo, 'w=256&auto=compress', 'jpeg')).quality!;
+    assert.ok(smoothQ < detailedQ, `smooth q=${smoothQ}, detailed q=${detailedQ}`);
     assert.equal((await run(photo, 'w=64&auto=compress&q=60', 'jpeg')).quality, 60);
     assert.equal((await run(photo, 'w=64', 'png')).quality, undefined);
+  });
+
+  it('PNG: few colours become an exact palette, smaller than truecolour', async () => {
+    const flat = await quadrantPng({ width: 256, height: 256 });
+    const out = await run(flat, 'w=256', 'png');
+    const meta = await sharp(out.body).metadata();
+    assert.equal(meta.isPalette, true);
+    const [a, b] = await Promise.all([sharp(out.body).removeAlpha().raw().toBuffer(), sharp(flat).removeAlpha().raw().toBuffer()]);
+    assert.ok(a.equals(b), 'pixels identical');
+    const truecolour = await sharp(flat).png({ compressionLevel: 9, palette: false }).toBuffer();
+    assert.ok(out.body.length < truecolour.length, `${out.body.length} vs ${truecolour.length}`);
   });
 
   it('lossless webp gives back the exact pixels', async () => {
