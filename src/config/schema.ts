@@ -36,7 +36,7 @@ const siteSchema = z
         avif: z.boolean().default(true),
         /** AVIF is slow to encode: larger outputs are served as WebP instead. */
         avifMaxDimension: z.number().int().min(1).default(1600),
-        avifEffort: z.number().int().min(0).max(9).default(4),
+        avifEffort: z.number().int().min(0).max(9).default(2),
         /** an AVIF not cached yet is made in the background; meanwhile the browser gets WebP */
         avifInBackground: z.boolean().default(true),
       })
