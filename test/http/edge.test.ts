@@ -144,6 +144,18 @@ describe('edge end to end, against a real HTTP origin', () => {
     assert.ok(meta.orientation === undefined || meta.orientation === 1);
   });
 
+  test('auto=compress reports the savings: X-Original-Bytes and the X-Quality it chose', async () => {
+    const res = await fetch(`${edge.url}/photo.jpg?w=400&auto=compress`);
+    assert.equal(res.headers.get('x-original-bytes'), String(origin.routes.get('/photo.jpg')!.body.length));
+    const q = Number(res.headers.get('x-quality'));
+    assert.ok(q >= 30 && q <= 95, `x-quality ${q}`);
+    const body = Buffer.from(await res.arrayBuffer());
+    assert.ok(body.length < origin.routes.get('/photo.jpg')!.body.length);
+    const hit = await fetch(`${edge.url}/photo.jpg?w=400&auto=compress`);
+    assert.equal(hit.headers.get('x-quality'), String(q));
+    await hit.arrayBuffer();
+  });
+
   test('fm=json answers the source metadata', async () => {
     const res = await fetch(`${edge.url}/photo.jpg?fm=json`);
     assert.equal(res.status, 200);

@@ -387,6 +387,10 @@ describe('pipeline: colour profiles and metadata', async () => {
     assert.match(exif, /\(c\) Example Photo/);
     assert.match(exif, /A\. Person/);
     assert.doesNotMatch(exif, /secret-tool/);
+    // The per-image quality search writes them too.
+    const searched = await transform(src, { ...(await identify(src)), ...facts }, parseParams(new URLSearchParams('auto=compress')).params, outFor('jpeg'), LIMITS, { ...POLICY, keepCopyright: true });
+    assert.ok(searched.quality !== undefined);
+    assert.match((await sharp(searched.body).metadata()).exif?.toString('latin1') ?? '', /\(c\) Example Photo/);
   });
 });
 
