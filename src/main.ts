@@ -4,6 +4,7 @@ import { DiskStore } from './cache/disk-store.js';
 import { MemoryStore } from './cache/memory-store.js';
 import { TieredStore } from './cache/tiered-store.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { staleRetentionMs } from './config/schema.js';
 import { createEdgeServer } from './http/server.js';
 import { createLogger } from './observe/logger.js';
 
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
     dir: config.cache.dir,
     maxBytes: config.cache.maxBytes,
     sweepIntervalMs: config.cache.sweepIntervalSeconds * 1000,
+    staleRetentionMs: staleRetentionMs(config),
     fsync: config.cache.fsync,
     logger,
   });

@@ -26,6 +26,7 @@ interface IndexValue {
   size: number;
   expiresAt: number;
   tags: string[];
+  source: string;
 }
 
 const HASH = /^[0-9a-f]{64}$/;
@@ -112,7 +113,7 @@ export class DiskStore implements CacheStore {
       if (errorCode(err) === 'ENOENT') return; // the source was purged while we wrote: the purge wins
       throw err;
     }
-    this.index.set(ref, { size, expiresAt: meta.expiresAt, tags: meta.tags });
+    this.index.set(ref, { size, expiresAt: meta.expiresAt, tags: meta.tags, source: meta.source });
     await this.settleRemovals();
   }
 
@@ -130,7 +131,7 @@ export class DiskStore implements CacheStore {
 
   /** Removes every entry `pred` selects (purge by tag or prefix); answers how many. */
   async deleteWhere(pred: (entry: EntrySummary) => boolean): Promise<number> {
-    const removed = await this.index.deleteWhere((ref, value) => pred({ ...ref, tags: value.tags }));
+    const removed = await this.index.deleteWhere((ref, value) => pred({ ...ref, tags: value.tags, source: value.source }));
     await forEachLimit(removed, IO_CONCURRENCY, (ref) => this.removeFile(ref));
     return removed.length;
   }
@@ -304,7 +305,7 @@ export class DiskStore implements CacheStore {
           continue;
         }
         kept++;
-        const value = { size: header.size, expiresAt: header.meta.expiresAt, tags: header.meta.tags };
+        const value = { size: header.size, expiresAt: header.meta.expiresAt, tags: header.meta.tags, source: header.meta.source };
         found.push({ ref: { sourceHash, variantHash }, value, mtimeMs: header.mtimeMs });
       }
       if (kept === 0) await this.pruneEmptyDirs(sourceHash);

@@ -56,6 +56,7 @@ function isEntryMeta(value: unknown): value is CacheEntryMeta {
     typeof m.key === 'string' &&
     typeof m.sourceHash === 'string' &&
     typeof m.variantHash === 'string' &&
+    typeof m.source === 'string' &&
     typeof m.contentType === 'string' &&
     typeof m.etag === 'string' &&
     Number.isSafeInteger(m.size) &&

@@ -34,6 +34,13 @@ export function makeCacheKey(parts: CacheKeyParts): CacheKey {
   return { source, variant, sourceHash: sha256Hex(source), variantHash: sha256Hex(variant) };
 }
 
+/** Site and path of a canonical source string (the inverse of sourceStringOf), for prefix purges. */
+export function parseSourceString(source: string): { site: string; path: string } | undefined {
+  const parts = source.split('|').map((p) => p.replace(/%7C|%25/g, (e) => (e === '%7C' ? '|' : '%')));
+  if (parts.length !== 4 || parts[0] !== KEY_VERSION) return undefined;
+  return { site: parts[1]!, path: parts[2]! };
+}
+
 /** The sourceHash makeCacheKey gives for this source (names the directory a purge removes). */
 export function sourceHashOf(site: string, path: string, sourceQuery: string): string {
   return sha256Hex(sourceStringOf(site, path, sourceQuery));

@@ -1,3 +1,4 @@
+import type { EntrySummary } from './types.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 
@@ -8,9 +9,7 @@ export interface EntryRef {
 }
 
 /** What a purge predicate sees of an entry. */
-export interface EntrySummary extends EntryRef {
-  tags: string[];
-}
+export type { EntrySummary } from './types.js';
 
 /** Entries visited between two yields to the event loop in long walks. */
 const WALK_BATCH = 256;

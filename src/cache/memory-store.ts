@@ -45,7 +45,7 @@ export class MemoryStore implements CacheStore {
   }
 
   async deleteWhere(pred: (entry: EntrySummary) => boolean): Promise<number> {
-    const removed = await this.index.deleteWhere((ref, entry) => pred({ ...ref, tags: entry.meta.tags }));
+    const removed = await this.index.deleteWhere((ref, entry) => pred({ ...ref, tags: entry.meta.tags, source: entry.meta.source }));
     return removed.length;
   }
 

@@ -17,6 +17,8 @@ export interface CacheEntryMeta {
   key: string;
   sourceHash: string;
   variantHash: string;
+  /** the canonical source string (CacheKey.source): what prefix purges match on */
+  source: string;
   contentType: string;
   /** strong ETag, quoted, hash of the body */
   etag: string;
@@ -29,6 +31,10 @@ export interface CacheEntryMeta {
   tags: string[];
   /** response headers to replay on a hit (e.g. Cache-Control, X-Original-Bytes) */
   headers: Record<string, string>;
+  /** the origin's validator (ETag, else Last-Modified) of the source version this was made from */
+  validator?: string;
+  /** an origin 404 remembered for a short while (negative caching); the body is empty */
+  negative?: boolean;
 }
 
 export interface CacheEntry {
@@ -39,6 +45,21 @@ export interface CacheEntry {
 export interface CacheStats {
   entries: number;
   bytes: number;
+}
+
+/** What a purge sees of an entry. */
+export interface EntrySummary {
+  sourceHash: string;
+  variantHash: string;
+  tags: string[];
+  source: string;
+}
+
+/** A store that purges can select in. */
+export interface PurgeableStore extends CacheStore {
+  /** Removes the entries `pred` selects; answers how many. */
+  deleteWhere(pred: (entry: EntrySummary) => boolean): Promise<number>;
+  deleteAll(): Promise<number>;
 }
 
 export interface CacheStore {

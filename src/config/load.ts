@@ -40,6 +40,8 @@ function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void 
   set('cache', 'dir', env.IMGEDGE_CACHE_DIR ? path.resolve(env.IMGEDGE_CACHE_DIR) : undefined);
   set('cache', 'maxBytes', int('IMGEDGE_CACHE_MAX_BYTES'));
   set('log', 'level', env.IMGEDGE_LOG_LEVEL || undefined);
+  set('purge', 'token', env.IMGEDGE_PURGE_TOKEN || undefined);
+  set('redis', 'url', env.IMGEDGE_REDIS_URL || undefined);
   const origin = env.IMGEDGE_ORIGIN || undefined;
   const ttl = int('IMGEDGE_TTL');
   if (origin !== undefined || ttl !== undefined) {

@@ -29,6 +29,19 @@ const siteSchema = z
       })
       .strict()
       .prefault({}),
+    stale: z
+      .object({
+        /** seconds past expiry an entry is still served while it is refreshed in the background */
+        whileRevalidate: z.number().int().min(0).default(300),
+        /** seconds past expiry an entry is still served when the origin fails or times out */
+        ifError: z.number().int().min(0).default(86_400),
+      })
+      .strict()
+      .prefault({}),
+    /** seconds an origin 404 is remembered (0: not at all) */
+    negativeTtl: z.number().int().min(0).default(10),
+    /** language variants: the best match of Accept-Language is sent to the origin and keyed */
+    languages: z.array(z.string().regex(/^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i, 'a language tag like "en" or "pt-BR"')).default([]),
     /** What a source that cannot be decoded answers: a 422 error, or the original bytes. */
     onError: z.enum(['error', 'original']).default('error'),
     formats: z
@@ -89,6 +102,18 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    purge: z
+      .object({
+        /** bearer token of POST /_edge/purge; unset turns purging off */
+        token: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** shared state across nodes (purges); unset: this node works alone */
+    redis: z
+      .object({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional() })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
@@ -98,4 +123,9 @@ export const configSchema = z
   .strict();
 
 export type Config = z.output<typeof configSchema>;
+
+/** How long past expiry any site may still serve an entry: the sweeper keeps entries that long. */
+export function staleRetentionMs(config: Config): number {
+  return Math.max(0, ...config.sites.map((s) => Math.max(s.stale.whileRevalidate, s.stale.ifError))) * 1000;
+}
 export type SiteConfig = Config['sites'][number];

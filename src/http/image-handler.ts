@@ -7,9 +7,12 @@ import type { CacheEntry, CacheKey } from '../cache/types.js';
 import type { BackgroundQueue } from '../transform/background-queue.js';
 import { acceptedFormats, acceptTag, type AcceptedFormats } from '../transform/negotiate.js';
 import type { ParsedParams } from '../transform/types.js';
+import { EdgeError } from './errors.js';
+import { pick as pickAcceptedLanguage } from 'accept-language-parser';
 import type { RequestLog } from './request-log.js';
 import { sendImage, type CacheStatus } from './respond.js';
 import type { Site } from './sites.js';
+import { sourceQueryOf } from './source-query.js';
 import { produceVariant, type Variant, type VariantDeps } from './variant.js';
 
 export interface ImageDeps extends VariantDeps {
@@ -18,15 +21,20 @@ export interface ImageDeps extends VariantDeps {
   onBackgroundDropped(): void;
 }
 
+/** The origin is down, too slow or failing: what stale-if-error covers (not a 404 or a bad image). */
+function isOriginFailure(err: unknown): boolean {
+  if (!(err instanceof EdgeError)) return false;
+  return err.code === 'EDGE_ORIGIN_UNREACHABLE' || err.code === 'EDGE_ORIGIN_TIMEOUT' || (err.code === 'EDGE_ORIGIN_STATUS' && err.status >= 500);
+}
+
+/** The site language that best matches Accept-Language; the first one when none does. */
+function pickLanguage(header: string | undefined, languages: string[]): string | undefined {
+  if (languages.length === 0) return undefined;
+  return pickAcceptedLanguage(languages, header ?? '', { loose: true }) ?? languages[0];
+}
+
 /** How long a browser may keep the WebP it got while its AVIF is still being made. */
 const PENDING_AVIF_MAX_AGE = 60;
-
-/** The site's source-identity query parameters, sorted, as the origin gets them. */
-function sourceQueryOf(url: URL, site: Site): string {
-  const allowed = new Set(site.config.sourceQueryParams);
-  const kept = [...url.searchParams].filter(([name]) => allowed.has(name)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return new URLSearchParams(kept).toString();
-}
 
 interface Answer {
   entry: CacheEntry;
@@ -48,9 +56,12 @@ class ImageRequest {
     url: URL,
     readonly parsed: ParsedParams,
     private readonly deps: ImageDeps,
+    private readonly language: string | undefined,
   ) {
     const sourceQuery = sourceQueryOf(url, site);
-    this.keyParts = { site: site.config.name, path: url.pathname, sourceQuery };
+    // Each language is its own source; '#' cannot occur in a query, so the marker is unambiguous.
+    const keyedQuery = language ? `${sourceQuery}#lang=${language}` : sourceQuery;
+    this.keyParts = { site: site.config.name, path: url.pathname, sourceQuery: keyedQuery };
     this.sourceKey = makeCacheKey({ ...this.keyParts, spec: '', format: 'source' });
     this.originPath = sourceQuery ? `${url.pathname}?${sourceQuery}` : url.pathname;
   }
@@ -60,16 +71,21 @@ class ImageRequest {
   }
 
   /** One shared miss per variant; the entry is stored before the flight settles, so the next request hits. */
-  produce(key: CacheKey, accepted: AcceptedFormats | undefined): Promise<Variant> {
-    const { site, sourceKey, originPath, deps } = this;
+  produce(key: CacheKey, accepted: AcceptedFormats | undefined, stale?: CacheEntry): Promise<Variant> {
+    const { site, sourceKey, originPath, deps, language } = this;
     return deps.variantFlights.run(key.variantHash, async () => {
-      const v = await produceVariant({ site, key, sourceKey, originPath, params: this.parsed.params, accepted }, deps);
+      const request = { site, key, sourceKey, originPath, params: this.parsed.params, accepted, ...(language ? { language } : {}), ...(stale ? { stale } : {}) };
+      const v = await produceVariant(request, deps);
       if (v.cacheable && !v.bypass) await deps.storeEntry(v.entry);
       return v;
     });
   }
 
-  /** The cached entry when fresh, else a foreground miss. */
+  /**
+   * The cached entry when fresh. Expired: served as STALE while it is refreshed in the background
+   * (stale.whileRevalidate), else refreshed now — and served as STALE if the origin fails
+   * (stale.ifError). Otherwise a foreground miss.
+   */
   async answer(key: CacheKey, accepted: AcceptedFormats | undefined): Promise<Answer> {
     const lookupStart = performance.now();
     const cached = await this.deps.cache.get(key);
@@ -77,10 +93,28 @@ class ImageRequest {
     if (cached && cached.meta.expiresAt > Date.now()) {
       return { entry: cached, status: 'HIT', cacheControl: remainingCacheControl(cached.meta.expiresAt), cacheable: true, cacheMs };
     }
-    const variant = await this.deps.background.foregroundWork(() => this.produce(key, accepted));
+    const pastExpiry = cached ? Date.now() - cached.meta.expiresAt : Infinity;
+    const { whileRevalidate, ifError } = this.site.config.stale;
+    const staleAnswer = (entry: CacheEntry, reason: string): Answer => {
+      this.deps.metrics.staleServed.inc({ reason });
+      return { entry, status: 'STALE', cacheControl: 'public, max-age=0', cacheable: true, cacheMs };
+    };
+    if (cached && pastExpiry <= whileRevalidate * 1000) {
+      this.deps.background.enqueue(`refresh:${key.variantHash}`, async () => {
+        await this.produce(key, accepted, cached);
+      });
+      return staleAnswer(cached, 'revalidating');
+    }
+    let variant: Variant;
+    try {
+      variant = await this.deps.background.foregroundWork(() => this.produce(key, accepted, cached));
+    } catch (err) {
+      if (cached && pastExpiry <= ifError * 1000 && isOriginFailure(err)) return staleAnswer(cached, 'origin-error');
+      throw err;
+    }
     return {
       entry: variant.entry,
-      status: variant.bypass ? 'BYPASS' : 'MISS',
+      status: variant.bypass ? 'BYPASS' : variant.renewed ? 'HIT' : 'MISS',
       cacheControl: variant.cacheControl,
       cacheable: variant.cacheable && !variant.bypass,
       variant,
@@ -100,7 +134,7 @@ export async function handleImage(
   deps: ImageDeps,
 ): Promise<void> {
   const accepted = parsed.params.auto.format ? acceptedFormats(req.headers.accept, site.config.formats) : undefined;
-  const request = new ImageRequest(site, url, parsed, deps);
+  const request = new ImageRequest(site, url, parsed, deps, pickLanguage(req.headers['accept-language'], site.config.languages));
   const key = request.keyFor(accepted);
   log.cache = 'MISS';
   let answer: Answer;
@@ -109,7 +143,7 @@ export async function handleImage(
   } else {
     answer = await request.answer(key, accepted);
   }
-  respond(req, res, answer, log);
+  respond(req, res, answer, log, site.config.languages.length > 0 ? 'Accept, Accept-Language' : 'Accept');
 }
 
 /**
@@ -133,7 +167,7 @@ async function answerWithoutWaitingForAvif(request: ImageRequest, key: CacheKey,
   return { ...fallback, cacheControl: `public, max-age=${Math.max(0, Math.min(PENDING_AVIF_MAX_AGE, remaining))}` };
 }
 
-function respond(req: IncomingMessage, res: ServerResponse, answer: Answer, log: RequestLog): void {
+function respond(req: IncomingMessage, res: ServerResponse, answer: Answer, log: RequestLog, vary: string): void {
   const { entry, variant } = answer;
   const originalBytes = entry.meta.headers['x-original-bytes'];
   Object.assign(log, {
@@ -154,6 +188,7 @@ function respond(req: IncomingMessage, res: ServerResponse, answer: Answer, log:
     etag: entry.meta.etag,
     cacheControl: answer.cacheControl,
     cacheStatus: answer.status,
+    vary,
     timings: variant ? { fetch: variant.fetchMs, transform: variant.transformMs, cache: answer.cacheMs } : { cache: answer.cacheMs },
     headers: entry.meta.headers,
   });

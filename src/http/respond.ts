@@ -31,6 +31,8 @@ export interface ImageResponse {
   etag: string;
   cacheControl: string;
   cacheStatus: CacheStatus;
+  /** Vary: Accept always; Accept-Language too for a site with language variants */
+  vary?: string;
   timings: Timings;
   headers?: Record<string, string>;
 }
@@ -41,7 +43,7 @@ export function sendImage(req: IncomingMessage, res: ServerResponse, r: ImageRes
     'content-type': r.contentType,
     etag: r.etag,
     'cache-control': r.cacheControl,
-    vary: 'Accept',
+    vary: r.vary ?? 'Accept',
     'x-cache': r.cacheStatus,
     'x-content-type-options': 'nosniff',
     'server-timing': serverTiming(r.timings),

@@ -1,14 +1,16 @@
 import { performance } from 'node:perf_hooks';
 import { cachePolicyFor, type CachePolicy } from '../cache/policy.js';
 import type { SingleFlight } from '../cache/single-flight.js';
-import type { CacheEntry, CacheKey, CacheStore } from '../cache/types.js';
+import type { CacheEntry, CacheEntryMeta, CacheKey, CacheStore } from '../cache/types.js';
 import type { EdgeMetrics } from '../observe/metrics.js';
-import type { HeadInspector } from '../origin/types.js';
+import type { HeadInspector, OriginResponse } from '../origin/types.js';
 import { EdgeError } from './errors.js';
 import type { Site } from './sites.js';
 
 export interface Source {
   body: Buffer;
+  /** purge tags from the origin's Surrogate-Key / Cache-Tag headers */
+  tags: string[];
   /** origin content type (lower-case header) */
   contentType: string;
   policy: CachePolicy;
@@ -16,16 +18,27 @@ export interface Source {
   expiresAt: number;
   /** ms spent fetching from the origin (0 when it came from the source tier) */
   fetchMs: number;
+  /** the origin's ETag (else Last-Modified) of this version: variants record it */
+  validator?: string;
 }
 
 export interface SourceDeps {
   cache: CacheStore;
+  flights: SingleFlight<Source>;
+  metrics: EdgeMetrics;
   /** looks at a source's first bytes while it downloads, to refuse it early */
   inspectSource: HeadInspector;
   /** Puts an entry; a failed write is logged and counted, never turned into a failed response. */
   storeEntry(entry: CacheEntry): Promise<void>;
-  flights: SingleFlight<Source>;
-  metrics: EdgeMetrics;
+}
+
+export interface SourceRequest {
+  site: Site;
+  sourceKey: CacheKey;
+  /** path and source query as sent to the origin */
+  originPath: string;
+  /** the language asked of the origin (sites with language variants) */
+  language?: string;
 }
 
 function originStatusError(status: number): EdgeError {
@@ -34,59 +47,13 @@ function originStatusError(status: number): EdgeError {
   return new EdgeError('EDGE_ORIGIN_STATUS', edgeStatus, `the origin answered ${status}`, { originStatus: status });
 }
 
-/**
- * The origin's bytes for one source: from the source tier while fresh, else one origin fetch
- * shared by every concurrent caller, kept in the source tier when the origin allows caching.
- */
-export async function loadSource(site: Site, sourceKey: CacheKey, pathAndQuery: string, deps: SourceDeps): Promise<Source> {
-  const cached = await deps.cache.get(sourceKey);
-  if (cached && cached.meta.expiresAt > Date.now()) {
-    return {
-      body: cached.body,
-      contentType: cached.meta.contentType,
-      policy: { cacheable: true, ttl: Math.round((cached.meta.expiresAt - Date.now()) / 1000), cacheControl: cached.meta.headers['cache-control'] ?? '' },
-      expiresAt: cached.meta.expiresAt,
-      fetchMs: 0,
-    };
-  }
-  return deps.flights.run(sourceKey.sourceHash, async () => {
-    const started = performance.now();
-    deps.metrics.originFetches.inc();
-    const res = await site.origin.fetch(pathAndQuery, deps.inspectSource);
-    const fetchMs = performance.now() - started;
-    deps.metrics.originBytes.inc(res.body.length);
-    if (res.status !== 200) throw originStatusError(res.status);
-    const policy = cachePolicyFor(res.headers, site.config.ttl);
-    const now = Date.now();
-    const source: Source = {
-      body: res.body,
-      contentType: res.headers['content-type'] ?? 'application/octet-stream',
-      policy,
-      expiresAt: now + policy.ttl * 1000,
-      fetchMs,
-    };
-    if (policy.cacheable) {
-      await deps.storeEntry({
-        meta: {
-          key: sourceKey.variant,
-          sourceHash: sourceKey.sourceHash,
-          variantHash: sourceKey.variantHash,
-          contentType: source.contentType,
-          etag: res.headers['etag'] ?? '',
-          size: res.body.length,
-          createdAt: now,
-          expiresAt: source.expiresAt,
-          tags: [],
-          headers: pickValidators(res.headers),
-        },
-        body: res.body,
-      });
-    }
-    return source;
-  });
+/** Surrogate-Key is space-separated (Fastly), Cache-Tag comma-separated (Cloudflare). */
+export function purgeTagsOf(headers: Record<string, string>): string[] {
+  const tags = [...(headers['surrogate-key'] ?? '').split(/\s+/), ...(headers['cache-tag'] ?? '').split(',')];
+  return [...new Set(tags.map((t) => t.trim()).filter(Boolean))];
 }
 
-/** What a later conditional request to the origin needs. */
+/** What a later conditional request needs, and what clients are told. */
 function pickValidators(headers: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of ['etag', 'last-modified', 'cache-control']) {
@@ -94,4 +61,97 @@ function pickValidators(headers: Record<string, string>): Record<string, string>
     if (v !== undefined) out[name] = v;
   }
   return out;
+}
+
+const validatorOf = (headers: Record<string, string>): string | undefined => headers['etag'] ?? headers['last-modified'];
+
+function sourceFromEntry(entry: CacheEntry, fetchMs: number): Source {
+  return {
+    body: entry.body,
+    tags: entry.meta.tags,
+    contentType: entry.meta.contentType,
+    policy: { cacheable: true, ttl: Math.max(0, Math.round((entry.meta.expiresAt - Date.now()) / 1000)), cacheControl: entry.meta.headers['cache-control'] ?? '' },
+    expiresAt: entry.meta.expiresAt,
+    fetchMs,
+    ...(entry.meta.validator ? { validator: entry.meta.validator } : {}),
+  };
+}
+
+function sourceMeta(key: CacheKey, fields: Pick<CacheEntryMeta, 'contentType' | 'size' | 'expiresAt' | 'tags' | 'headers'> & Partial<CacheEntryMeta>): CacheEntryMeta {
+  return { key: key.variant, sourceHash: key.sourceHash, variantHash: key.variantHash, source: key.source, etag: '', createdAt: Date.now(), ...fields };
+}
+
+/**
+ * The origin's bytes for one source: from the source tier while fresh; else one origin request
+ * shared by every concurrent caller — conditional when the edge holds an expired copy, so a 304
+ * renews that copy without a download. Origin 404s are remembered for `negativeTtl` seconds.
+ */
+export async function loadSource(req: SourceRequest, deps: SourceDeps): Promise<Source> {
+  const { site, sourceKey } = req;
+  const cached = await deps.cache.get(sourceKey);
+  if (cached && cached.meta.expiresAt > Date.now()) {
+    if (cached.meta.negative) throw originStatusError(404);
+    return sourceFromEntry(cached, 0);
+  }
+  const held = cached && !cached.meta.negative ? cached : undefined;
+  return deps.flights.run(sourceKey.variantHash, async () => {
+    const started = performance.now();
+    deps.metrics.originFetches.inc();
+    const res = await site.origin.fetch(req.originPath, {
+      inspect: deps.inspectSource,
+      ...(held?.meta.headers['etag'] ? { ifNoneMatch: held.meta.headers['etag'] } : {}),
+      ...(held?.meta.headers['last-modified'] ? { ifModifiedSince: held.meta.headers['last-modified'] } : {}),
+      ...(req.language ? { acceptLanguage: req.language } : {}),
+    });
+    const fetchMs = performance.now() - started;
+    deps.metrics.originBytes.inc(res.body.length);
+    if (res.status === 304 && held) return renew(held, res, req, deps, fetchMs);
+    if (res.status === 404 || res.status === 410) await rememberNotFound(req, deps);
+    if (res.status !== 200) throw originStatusError(res.status);
+    return fresh(res, req, deps, fetchMs);
+  });
+}
+
+/** A 304: the held copy is current again, for a new lifetime; nothing is downloaded or transformed. */
+async function renew(held: CacheEntry, res: OriginResponse, req: SourceRequest, deps: SourceDeps, fetchMs: number): Promise<Source> {
+  deps.metrics.originNotModified.inc();
+  const headers = { ...held.meta.headers, ...pickValidators(res.headers) };
+  const policy = cachePolicyFor(headers, req.site.config.ttl);
+  const entry: CacheEntry = { meta: { ...held.meta, headers, expiresAt: Date.now() + policy.ttl * 1000 }, body: held.body };
+  if (policy.cacheable) await deps.storeEntry(entry);
+  return { ...sourceFromEntry(entry, fetchMs), policy };
+}
+
+async function rememberNotFound(req: SourceRequest, deps: SourceDeps): Promise<void> {
+  const ttl = req.site.config.negativeTtl;
+  if (ttl <= 0) return;
+  const meta = sourceMeta(req.sourceKey, { contentType: 'text/plain', size: 0, expiresAt: Date.now() + ttl * 1000, tags: [], headers: {}, negative: true });
+  await deps.storeEntry({ meta, body: Buffer.alloc(0) });
+}
+
+async function fresh(res: OriginResponse, req: SourceRequest, deps: SourceDeps, fetchMs: number): Promise<Source> {
+  const policy = cachePolicyFor(res.headers, req.site.config.ttl);
+  const validator = validatorOf(res.headers);
+  const source: Source = {
+    body: res.body,
+    tags: purgeTagsOf(res.headers),
+    contentType: res.headers['content-type'] ?? 'application/octet-stream',
+    policy,
+    expiresAt: Date.now() + policy.ttl * 1000,
+    fetchMs,
+    ...(validator ? { validator } : {}),
+  };
+  if (policy.cacheable) {
+    const meta = sourceMeta(req.sourceKey, {
+      contentType: source.contentType,
+      etag: res.headers['etag'] ?? '',
+      size: res.body.length,
+      expiresAt: source.expiresAt,
+      tags: source.tags,
+      headers: pickValidators(res.headers),
+      ...(validator ? { validator } : {}),
+    });
+    await deps.storeEntry({ meta, body: res.body });
+  }
+  return source;
 }

@@ -8,17 +8,14 @@ import { renderVariant } from '../transform/optimize.js';
 import { describeMetadata } from '../transform/pipeline.js';
 import type { ImageInfo, TransformLimits, TransformParams, TransformResult } from '../transform/types.js';
 import { EdgeError } from './errors.js';
-import type { Site } from './sites.js';
-import { loadSource, type Source, type SourceDeps } from './source.js';
+import { loadSource, type Source, type SourceDeps, type SourceRequest } from './source.js';
 
-export interface VariantRequest {
-  site: Site;
+export interface VariantRequest extends SourceRequest {
   key: CacheKey;
-  sourceKey: CacheKey;
-  /** path and source query as sent to the origin */
-  originPath: string;
   params: TransformParams;
   accepted: AcceptedFormats | undefined;
+  /** the expired entry of this variant, if the cache still holds one */
+  stale?: CacheEntry;
 }
 
 export interface VariantDeps extends SourceDeps {
@@ -35,6 +32,8 @@ export interface Variant {
   bypass: boolean;
   /** Cache-Control for clients on this miss */
   cacheControl: string;
+  /** an expired entry renewed (its source had not changed): no transform was needed */
+  renewed?: boolean;
   info?: ImageInfo;
   result?: TransformResult;
   fetchMs: number;
@@ -51,13 +50,15 @@ function entryFor(req: VariantRequest, source: Source, body: Buffer, contentType
       key: req.key.variant,
       sourceHash: req.key.sourceHash,
       variantHash: req.key.variantHash,
+      source: req.key.source,
       contentType,
       etag: strongEtag(body),
       size: body.length,
       createdAt: Date.now(),
       expiresAt: source.expiresAt,
-      tags: [],
+      tags: source.tags,
       headers,
+      ...(source.validator ? { validator: source.validator } : {}),
     },
     body,
   };
@@ -65,13 +66,20 @@ function entryFor(req: VariantRequest, source: Source, body: Buffer, contentType
 
 /** The miss path: source → identify → negotiate → transform → never-larger check. */
 export async function produceVariant(req: VariantRequest, deps: VariantDeps): Promise<Variant> {
-  const source = await loadSource(req.site, req.sourceKey, req.originPath, deps);
+  const source = await loadSource(req, deps);
   const base = {
     cacheable: source.policy.cacheable,
     cacheControl: source.policy.cacheable ? remainingCacheControl(source.expiresAt) : source.policy.cacheControl,
     fetchMs: source.fetchMs,
     transformMs: 0,
   };
+  // The source has not changed since this variant was made: a new lifetime, no transform.
+  const { stale } = req;
+  if (stale && source.validator !== undefined && stale.meta.validator === source.validator) {
+    deps.metrics.variantsRenewed.inc();
+    const entry = { meta: { ...stale.meta, expiresAt: source.expiresAt }, body: stale.body };
+    return { ...base, entry, bypass: false, renewed: true };
+  }
   let info: ImageInfo;
   try {
     info = await identify(source.body);

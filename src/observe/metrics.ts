@@ -28,6 +28,22 @@ export class EdgeMetrics {
     help: 'Source fetches made to origins',
     registers: [this.registry],
   });
+  readonly originNotModified = new Counter({
+    name: 'imgedge_origin_not_modified_total',
+    help: 'Conditional origin requests answered 304: the held source renewed without a download',
+    registers: [this.registry],
+  });
+  readonly variantsRenewed = new Counter({
+    name: 'imgedge_variants_renewed_total',
+    help: 'Expired variants renewed without transforming, because their source had not changed',
+    registers: [this.registry],
+  });
+  readonly staleServed = new Counter({
+    name: 'imgedge_stale_served_total',
+    help: 'Responses served from an expired entry (while revalidating, or because the origin failed)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly cacheWriteErrors = new Counter({
     name: 'imgedge_cache_write_errors_total',
     help: 'Cache writes that failed (the response was served all the same)',

@@ -7,7 +7,7 @@ import { EdgeError } from '../http/errors.js';
 import { sendError } from '../http/respond.js';
 import { INSPECT_LIMIT, readLimited, tooLarge } from './body-limit.js';
 import { contentTypeFor } from './mime.js';
-import type { HeadInspector, Origin, OriginLimits, OriginResponse } from './types.js';
+import type { FetchOptions, Origin, OriginLimits, OriginResponse } from './types.js';
 
 const notFound = (): OriginResponse => ({ status: 404, headers: { 'content-type': 'text/plain' }, body: Buffer.from('not found') });
 
@@ -41,7 +41,8 @@ export class FileOrigin implements Origin {
     }
   }
 
-  async fetch(pathAndQuery: string, inspect?: HeadInspector): Promise<OriginResponse> {
+  async fetch(pathAndQuery: string, options: FetchOptions = {}): Promise<OriginResponse> {
+    const { inspect } = options;
     const file = await this.resolve(pathAndQuery);
     if (!file) return notFound();
     const handle = await open(file, 'r').catch(() => undefined);
@@ -55,6 +56,9 @@ export class FileOrigin implements Origin {
         'content-length': String(stat.size),
         'last-modified': stat.mtime.toUTCString(),
       };
+      // HTTP dates have whole seconds: unchanged since the copy's date is a 304.
+      const since = options.ifModifiedSince ? Date.parse(options.ifModifiedSince) : NaN;
+      if (since >= Math.floor(stat.mtimeMs / 1000) * 1000) return { status: 304, headers, body: Buffer.alloc(0) };
       const body = await readLimited(handle.createReadStream({ autoClose: false, highWaterMark: INSPECT_LIMIT }), this.limits.maxSourceBytes,
         inspect && ((head) => inspect(head, headers)));
       return { status: 200, headers, body };

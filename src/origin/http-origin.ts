@@ -5,7 +5,7 @@ import { Agent, request, errors as undiciErrors } from 'undici';
 import { EdgeError } from '../http/errors.js';
 import { sendError } from '../http/respond.js';
 import { readLimited, tooLarge } from './body-limit.js';
-import type { HeadInspector, Origin, OriginLimits, OriginResponse } from './types.js';
+import type { FetchOptions, Origin, OriginLimits, OriginResponse } from './types.js';
 
 const USER_AGENT = 'imgedge/0.1';
 
@@ -72,13 +72,18 @@ export class HttpOrigin implements Origin {
     return `${this.base.origin}${basePath}${pathAndQuery}`;
   }
 
-  async fetch(pathAndQuery: string, inspect?: HeadInspector): Promise<OriginResponse> {
+  async fetch(pathAndQuery: string, options: FetchOptions = {}): Promise<OriginResponse> {
     const url = this.urlFor(pathAndQuery);
+    const { inspect } = options;
+    const requestHeaders: Record<string, string> = { 'user-agent': USER_AGENT, accept: 'image/*,*/*;q=0.8' };
+    if (options.ifNoneMatch) requestHeaders['if-none-match'] = options.ifNoneMatch;
+    if (options.ifModifiedSince) requestHeaders['if-modified-since'] = options.ifModifiedSince;
+    if (options.acceptLanguage) requestHeaders['accept-language'] = options.acceptLanguage;
     try {
       const res = await request(url, {
         method: 'GET',
         dispatcher: this.agent,
-        headers: { 'user-agent': USER_AGENT, accept: 'image/*,*/*;q=0.8' },
+        headers: requestHeaders,
         maxRedirections: 0,
       } as Parameters<typeof request>[1]);
       const headers = flattenHeaders(res.headers);

@@ -20,10 +20,19 @@ export interface OriginLimits {
  */
 export type HeadInspector = (head: Buffer, headers: Record<string, string>) => boolean;
 
+export interface FetchOptions {
+  inspect?: HeadInspector;
+  /** validators of the copy the edge holds: a 304 answers when it is still current */
+  ifNoneMatch?: string;
+  ifModifiedSince?: string;
+  /** the one language the origin is asked for (a site with language variants) */
+  acceptLanguage?: string;
+}
+
 /** Where a site's originals come from. */
 export interface Origin {
   /** GET a source whole, refusing it while it streams once it passes maxSourceBytes. */
-  fetch(pathAndQuery: string, inspect?: HeadInspector): Promise<OriginResponse>;
+  fetch(pathAndQuery: string, options?: FetchOptions): Promise<OriginResponse>;
   /** Streams the request through unchanged (non-image traffic); answers the client itself. */
   passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string): void;
   close(): Promise<void>;

@@ -178,7 +178,7 @@ async function writer() {
     const i = next++;
     const key = makeCacheKey({ site: 'crash', path: '/' + (i % 40), sourceQuery: '', spec: 'w=' + i, format: 'webp' });
     const b = body(i);
-    await store.put({ meta: { key: key.variant, sourceHash: key.sourceHash, variantHash: key.variantHash,
+    await store.put({ meta: { key: key.variant, sourceHash: key.sourceHash, variantHash: key.variantHash, source: key.source,
       contentType: 'image/webp', etag: '"x"', size: b.length, createdAt: Date.now(), expiresAt: Date.now() + 60000,
       tags: [], headers: {} }, body: b });
   }

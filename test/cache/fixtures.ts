@@ -25,6 +25,7 @@ export function entryFor(key: CacheKey, body: Buffer, expiresAt = Date.now() + 3
       key: key.variant,
       sourceHash: key.sourceHash,
       variantHash: key.variantHash,
+      source: key.source,
       contentType: 'image/webp',
       etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`,
       size: body.length,

@@ -8,7 +8,7 @@ import { DiskStore } from '../../src/cache/disk-store.js';
 import { MemoryStore } from '../../src/cache/memory-store.js';
 import { TieredStore } from '../../src/cache/tiered-store.js';
 import { parseConfig } from '../../src/config/load.js';
-import type { Config } from '../../src/config/schema.js';
+import { staleRetentionMs, type Config } from '../../src/config/schema.js';
 import { createEdgeServer, type Edge } from '../../src/http/server.js';
 import { createLogger } from '../../src/observe/logger.js';
 
@@ -44,6 +44,7 @@ export async function startEdge(config: Config): Promise<RunningEdge> {
     dir: config.cache.dir,
     maxBytes: config.cache.maxBytes,
     sweepIntervalMs: config.cache.sweepIntervalSeconds * 1000,
+    staleRetentionMs: staleRetentionMs(config),
   });
   const cache = new TieredStore(new MemoryStore({ maxBytes: config.cache.memoryBytes }), disk);
   const edge = createEdgeServer(config, cache, createLogger(config.log.level));

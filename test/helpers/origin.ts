@@ -13,6 +13,8 @@ export interface OriginRoute {
   resetAfterBytes?: number;
   /** send the body in 16 KiB pieces this many ms apart (a slow, large download) */
   trickleMs?: number;
+  /** a body per Accept-Language value (the first is the default) */
+  byLanguage?: Record<string, Buffer>;
 }
 
 /** A real HTTP origin on loopback that counts the requests it gets, per path. */
@@ -21,6 +23,8 @@ export class TestOrigin {
   readonly hits = new Map<string, number>();
   /** body bytes written per path before the response ended or the client went away */
   readonly bytesSent = new Map<string, number>();
+  /** conditional requests answered 304 */
+  notModified = 0;
   /** request headers of the last request per path */
   readonly lastHeaders = new Map<string, http.IncomingHttpHeaders>();
   private server = http.createServer((req, res) => this.answer(req, res));
@@ -55,8 +59,19 @@ export class TestOrigin {
       res.end('no such file');
       return;
     }
+    // Conditional requests: a matching ETag is a 304, as any HTTP origin answers.
+    const etag = route.headers?.etag;
+    if (etag !== undefined && req.headers['if-none-match'] === etag) {
+      this.notModified++;
+      res.writeHead(304, { etag, ...(route.headers?.['cache-control'] ? { 'cache-control': route.headers['cache-control'] } : {}) });
+      res.end();
+      return;
+    }
     const send = () => {
-      const body = typeof route.body === 'string' ? Buffer.from(route.body) : route.body;
+      const languages = route.byLanguage ?? {};
+      const language = req.headers['accept-language'] ?? '';
+      const chosen = languages[language] ?? Object.values(languages)[0] ?? route.body;
+      const body = typeof chosen === 'string' ? Buffer.from(chosen) : chosen;
       const length = route.chunked ? {} : { 'content-length': body.length };
       res.writeHead(route.status ?? 200, { ...length, ...route.headers });
       if (req.method === 'HEAD') res.end();

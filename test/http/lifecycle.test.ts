@@ -45,7 +45,8 @@ describe('cache lifecycle and limits', () => {
 
   test('the origin max-age shortens the TTL, and an expired entry is fetched and transformed again', async () => {
     origin.set('/short.jpg', { body: await photoJpeg({ width: 300, height: 200 }), headers: { 'content-type': 'image/jpeg', 'cache-control': 'max-age=1' } });
-    const edge = await startEdge(testConfig(origin.url, await dir()));
+    // No stale window: expiry alone decides.
+    const edge = await startEdge(testConfig(origin.url, await dir(), { site: { stale: { whileRevalidate: 0, ifError: 0 } } }));
     try {
       const first = await fetch(`${edge.url}/short.jpg?w=100`);
       assert.equal(first.headers.get('cache-control'), 'public, max-age=1');
