@@ -7,6 +7,8 @@ import { ConfigError, loadConfig } from './config/load.js';
 import { staleRetentionMs } from './config/schema.js';
 import { createEdgeServer } from './http/server.js';
 import { createLogger } from './observe/logger.js';
+import { purgeApplier } from './purge/apply.js';
+import { openPurgeBus } from './purge/open.js';
 
 async function main(): Promise<void> {
   const config = await loadConfig();
@@ -24,7 +26,11 @@ async function main(): Promise<void> {
     logger,
   });
   const cache = new TieredStore(new MemoryStore({ maxBytes: config.cache.memoryBytes }), disk);
-  const edge = createEdgeServer(config, cache, logger);
+  const bus = await openPurgeBus(config, purgeApplier(cache), logger);
+  // Purges this node missed while it was down apply before it serves from its cache.
+  const missed = await bus.catchUp();
+  if (missed > 0) logger.info({ purges: missed }, 'applied purges missed while stopped');
+  const edge = createEdgeServer(config, cache, logger, bus);
   const address = await edge.listen(config.server.port, config.server.host);
   logger.info(
     { address: `http://${address.address}:${address.port}`, cacheDir: config.cache.dir, sites: config.sites.map((s) => s.name) },
@@ -37,6 +43,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     await edge.close();
+    await bus.close();
     await cache.close();
     logger.info('stopped');
     process.exit(0);

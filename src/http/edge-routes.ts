@@ -3,12 +3,14 @@ import { unlink, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { EdgeMetrics } from '../observe/metrics.js';
+import { handlePurge, type PurgeDeps } from '../purge/api.js';
 import { EdgeError } from './errors.js';
 import { sendJson } from './respond.js';
 
 export interface EdgeRouteDeps {
   cacheDir: string;
   metrics: EdgeMetrics;
+  purge: PurgeDeps;
 }
 
 /** True when a file can be created in the cache directory right now. */
@@ -32,9 +34,12 @@ export async function handleEdgeRoute(req: IncomingMessage, res: ServerResponse,
       return sendJson(res, 200, { status: 'ok' });
     case 'GET /_edge/ready':
     case 'HEAD /_edge/ready': {
-      const writable = await cacheWritable(deps.cacheDir);
-      return sendJson(res, writable ? 200 : 503, { ready: writable, checks: { cacheWritable: writable } });
+      const [writable, shared] = await Promise.all([cacheWritable(deps.cacheDir), deps.purge.bus.healthy()]);
+      const ready = writable && shared;
+      return sendJson(res, ready ? 200 : 503, { ready, checks: { cacheWritable: writable, sharedStore: shared } });
     }
+    case 'POST /_edge/purge':
+      return handlePurge(req, res, deps.purge);
     case 'GET /_edge/metrics': {
       const text = await deps.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType, 'cache-control': 'no-store' });

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { SingleFlight } from '../cache/single-flight.js';
-import type { CacheStore } from '../cache/types.js';
+import type { PurgeableStore } from '../cache/types.js';
+import type { PurgeBus } from '../purge/types.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { BackgroundQueue } from '../transform/background-queue.js';
@@ -38,7 +39,7 @@ export interface Edge {
 }
 
 /** Wires the stages into one HTTP server. */
-export function createEdgeServer(config: Config, cache: CacheStore, logger: Logger): Edge {
+export function createEdgeServer(config: Config, cache: PurgeableStore, logger: Logger, bus: PurgeBus): Edge {
   const sites = new SiteRegistry(config);
   const background = new BackgroundQueue({
     maxQueued: config.limits.backgroundQueueLength,
@@ -83,7 +84,7 @@ export function createEdgeServer(config: Config, cache: CacheStore, logger: Logg
     const url = parseRequestUrl(rawUrl);
     log.path = url.pathname;
     if (url.pathname.startsWith('/_edge/')) {
-      await handleEdgeRoute(req, res, url.pathname, { cacheDir: config.cache.dir, metrics });
+      await handleEdgeRoute(req, res, url.pathname, { cacheDir: config.cache.dir, metrics, purge: { token: config.purge.token, sites, bus, logger } });
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -11,6 +11,8 @@ import { parseConfig } from '../../src/config/load.js';
 import { staleRetentionMs, type Config } from '../../src/config/schema.js';
 import { createEdgeServer, type Edge } from '../../src/http/server.js';
 import { createLogger } from '../../src/observe/logger.js';
+import { purgeApplier } from '../../src/purge/apply.js';
+import { openPurgeBus } from '../../src/purge/open.js';
 
 export const MAIN_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/main.js');
 
@@ -47,7 +49,10 @@ export async function startEdge(config: Config): Promise<RunningEdge> {
     staleRetentionMs: staleRetentionMs(config),
   });
   const cache = new TieredStore(new MemoryStore({ maxBytes: config.cache.memoryBytes }), disk);
-  const edge = createEdgeServer(config, cache, createLogger(config.log.level));
+  const logger = createLogger(config.log.level);
+  const bus = await openPurgeBus(config, purgeApplier(cache), logger);
+  await bus.catchUp();
+  const edge = createEdgeServer(config, cache, logger, bus);
   const address: AddressInfo = await edge.listen(0, '127.0.0.1');
   return {
     url: `http://127.0.0.1:${address.port}`,
@@ -56,6 +61,7 @@ export async function startEdge(config: Config): Promise<RunningEdge> {
     config,
     async close() {
       await edge.close();
+      await bus.close();
       await cache.close();
     },
   };

@@ -29,8 +29,7 @@ export async function startRedis(): Promise<TestRedis | undefined> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'imgedge-redis-'));
   let server: ChildProcess | undefined;
-  const killOnExit = () => server?.kill('SIGKILL'); // also when a test throws past its cleanup
-  process.on('exit', killOnExit);
+  const unguard = killWithProcess(() => server?.kill('SIGKILL'));
 
   const start = async () => {
     await mkdir(dir, { recursive: true });
@@ -61,7 +60,7 @@ export async function startRedis(): Promise<TestRedis | undefined> {
     port,
     stop: async () => {
       await end('SIGTERM');
-      process.off('exit', killOnExit);
+      unguard();
       await rm(dir, { recursive: true, force: true });
     },
     kill: () => end('SIGKILL'),
@@ -69,6 +68,22 @@ export async function startRedis(): Promise<TestRedis | undefined> {
       await end('SIGTERM');
       await start();
     },
+  };
+}
+
+/** Kills the server also when the test process exits past its cleanup or is stopped by a signal (not SIGKILL). */
+function killWithProcess(kill: () => void): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    kill();
+    process.kill(process.pid, signal); // our listener is gone now: the default action ends the process
+  };
+  process.on('exit', kill);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('exit', kill);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   };
 }
 

@@ -1,0 +1,20 @@
+import type { PurgeApplier, PurgeBus, PurgeRequest } from './types.js';
+
+/** The single-node bus (no IMGEDGE_REDIS_URL): a purge only has this node to reach. */
+export class LocalPurgeBus implements PurgeBus {
+  constructor(private readonly apply: PurgeApplier) {}
+
+  publish(req: PurgeRequest): Promise<number> {
+    return this.apply(req);
+  }
+
+  async catchUp(): Promise<number> {
+    return 0;
+  }
+
+  async healthy(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createClient } from '@keyv/redis';
+import { EdgeError } from '../http/errors.js';
+import type { PurgeApplier, PurgeBus, PurgeRequest } from './types.js';
+
+const STREAM = 'imgedge:purges';
+const CHANNEL = 'imgedge:purge';
+/** Own deadlines: @redis/client's command timeout stops counting once a command is written, so a hung server would hang us. */
+const COMMAND_TIMEOUT_MS = 1000;
+const PING_TIMEOUT_MS = 300;
+const CONNECT_TIMEOUT_MS = 1000;
+const OPEN_TIMEOUT_MS = 2000;
+const PAGE = 100;
+const DEFAULT_LOG_MAX_LENGTH = 10_000;
+/** The position of a node that has applied nothing: it replays the whole log. */
+const LOG_START = '0-0';
+
+/**
+ * Appends to the log and announces the new id in one atomic step: a logged purge is never left
+ * unannounced. Exact MAXLEN (not ~, which only drops whole nodes of ~100 entries) keeps the bound exact.
+ */
+const APPEND_AND_ANNOUNCE = `
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'purge', ARGV[2])
+redis.call('PUBLISH', ARGV[3], id)
+return id`;
+
+function newClient(url: string) {
+  return createClient({
+    url,
+    disableOfflineQueue: true, // while reconnecting, commands fail at once instead of waiting
+    socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000) },
+  });
+}
+type Client = ReturnType<typeof newClient>;
+
+export interface BusLogger {
+  info(o: object, m?: string): void;
+  warn(o: object, m?: string): void;
+}
+
+export interface RedisPurgeBusOptions {
+  url: string;
+  apply: PurgeApplier;
+  /** where this node keeps the id of the last log entry it applied */
+  positionFile: string;
+  logger: BusLogger;
+  /** entries kept in the log; a node further behind than this purges everything */
+  logMaxLength?: number;
+}
+
+interface StreamInfo {
+  length: number;
+  /** Redis >= 7 only */
+  'entries-added'?: number;
+  'last-entry': { id: string } | null;
+}
+
+/**
+ * Cross-node purges through Redis: a stream is the ordered, authoritative purge log; pub/sub only
+ * wakes live nodes up to read it. Each node keeps its log position in a file, so a node that was
+ * down applies what it missed. Nothing here waits on Redis longer than the short timeouts above.
+ */
+export class RedisPurgeBus implements PurgeBus {
+  private position = LOG_START;
+  private queue: Promise<unknown> = Promise.resolve();
+  private catchUpQueued = false;
+  private closed = false;
+  /** ids of this node's own purges, applied by publish() before the log position reached them */
+  private readonly appliedAhead = new Set<string>();
+
+  private constructor(
+    private readonly client: Client,
+    private readonly subscriber: Client,
+    private readonly opts: RedisPurgeBusOptions,
+  ) {}
+
+  /** Connects (or throws EDGE_PURGE_UNAVAILABLE within ~2 s); call catchUp() before serving. */
+  static async open(opts: RedisPurgeBusOptions): Promise<RedisPurgeBus> {
+    const client = newClient(opts.url);
+    const subscriber = client.duplicate();
+    const bus = new RedisPurgeBus(client, subscriber, opts);
+    bus.position = await readPosition(opts.positionFile, opts.logger);
+    bus.watch(client, 'commands');
+    bus.watch(subscriber, 'subscriber');
+    try {
+      await withDeadline(Promise.all([client.connect(), subscriber.connect()]), OPEN_TIMEOUT_MS);
+      await withDeadline(subscriber.subscribe(CHANNEL, () => bus.catchUpSoon()), COMMAND_TIMEOUT_MS);
+    } catch (err) {
+      for (const c of [client, subscriber]) if (c.isOpen) c.destroy();
+      throw unavailable(err);
+    }
+    return bus;
+  }
+
+  publish(req: PurgeRequest): Promise<number> {
+    // Serialized with catch-up, so no catch-up can meet this entry before it is marked as applied.
+    return this.serial(async () => {
+      let id: string;
+      try {
+        const args = [String(this.opts.logMaxLength ?? DEFAULT_LOG_MAX_LENGTH), JSON.stringify(req), CHANNEL];
+        id = String(await withDeadline(this.client.eval(APPEND_AND_ANNOUNCE, { keys: [STREAM], arguments: args }), COMMAND_TIMEOUT_MS));
+      } catch (err) {
+        throw unavailable(err);
+      }
+      const removed = await this.opts.apply(req);
+      this.appliedAhead.add(id);
+      return removed;
+    });
+  }
+
+  catchUp(): Promise<number> {
+    return this.serial(() => this.applyLog());
+  }
+
+  /** Both connections count: without the subscriber this node would miss live purges. */
+  async healthy(): Promise<boolean> {
+    if (!this.client.isReady || !this.subscriber.isReady) return false;
+    try {
+      await withDeadline(this.client.ping(), PING_TIMEOUT_MS);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Unsubscribes, then drops both connections without waiting on Redis (our own commands have settled). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue;
+    await withDeadline(this.subscriber.unsubscribe(CHANNEL), COMMAND_TIMEOUT_MS).catch(() => undefined);
+    for (const c of [this.subscriber, this.client]) if (c.isOpen) c.destroy();
+  }
+
+  /** Runs one catch-up after whatever is running now; a burst of announcements costs one. */
+  private catchUpSoon(): void {
+    if (this.catchUpQueued || this.closed) return;
+    this.catchUpQueued = true;
+    this.serial(() => {
+      this.catchUpQueued = false;
+      return this.applyLog();
+    }).catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'purge catch-up failed; retried on the next purge or reconnect'));
+  }
+
+  private async applyLog(): Promise<number> {
+    let applied = 0;
+    for (;;) {
+      // Inclusive start (XRANGE's exclusive "(" needs Redis 6.2): finding our position first proves nothing after it was trimmed.
+      const entries = await withDeadline(this.client.xRange(STREAM, this.position, '+', { COUNT: PAGE }), COMMAND_TIMEOUT_MS);
+      if (entries.length > 0 && entries[0]!.id !== this.position) {
+        const newest = await this.newestIfTrimmed();
+        if (newest) {
+          await this.purgeEverything(newest);
+          applied++;
+          continue;
+        }
+      }
+      const fresh = entries.filter((e) => e.id !== this.position);
+      if (fresh.length === 0) return applied;
+      for (const entry of fresh) {
+        const ownAndApplied = this.appliedAhead.delete(entry.id);
+        if (!ownAndApplied && (await this.applyEntry(entry.id, entry.message.purge))) applied++;
+        await this.savePosition(entry.id);
+      }
+    }
+  }
+
+  /**
+   * Our position is gone from the log: the newest id if entries were trimmed (some may be purges
+   * we never applied), undefined if the log has only ever grown (e.g. Redis came back empty).
+   * Redis < 7 does not count added entries, so there a missing position always counts as trimmed.
+   */
+  private async newestIfTrimmed(): Promise<string | undefined> {
+    const info = (await withDeadline(this.client.xInfoStream(STREAM), COMMAND_TIMEOUT_MS)) as unknown as StreamInfo;
+    const added = info['entries-added'];
+    if (added !== undefined && added <= info.length) return undefined;
+    return info['last-entry']?.id;
+  }
+
+  /** Purges this node's whole cache and moves to `newest`: cheaper and safer than guessing what was missed. */
+  private async purgeEverything(newest: string): Promise<void> {
+    this.opts.logger.warn({ position: this.position, newest }, 'purge log was trimmed past this node: purging everything');
+    await this.opts.apply({ id: randomUUID(), at: Date.now(), sourceHashes: [], prefixes: [], tags: [], all: true });
+    this.appliedAhead.clear(); // all of them are at or before `newest`
+    await this.savePosition(newest);
+  }
+
+  private async applyEntry(id: string, json: string | undefined): Promise<boolean> {
+    let req: PurgeRequest;
+    try {
+      req = JSON.parse(json ?? '') as PurgeRequest;
+    } catch {
+      this.opts.logger.warn({ entry: id }, 'unreadable purge log entry skipped');
+      return false;
+    }
+    await this.opts.apply(req);
+    return true;
+  }
+
+  private async savePosition(id: string): Promise<void> {
+    // No fsync: a position lost in a crash only means re-applying purges, which is harmless.
+    const temp = `${this.opts.positionFile}.${process.pid}.tmp`;
+    await writeFile(temp, JSON.stringify({ lastApplied: id }) + '\n');
+    await rename(temp, this.opts.positionFile);
+    this.position = id;
+  }
+
+  /** Logs once per outage and connection; after a reconnect, applies what was missed meanwhile. */
+  private watch(client: Client, connection: string): void {
+    let down = false;
+    client.on('error', (err: Error) => {
+      if (down) return;
+      down = true;
+      this.opts.logger.warn({ connection, err: err.message }, 'redis unreachable: purges are refused until it is back');
+    });
+    client.on('ready', () => {
+      if (!down) return;
+      down = false;
+      this.opts.logger.info({ connection }, 'redis reachable again: catching up on purges');
+      this.catchUpSoon(); // the subscriber has resubscribed by the time it is ready
+    });
+  }
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+async function readPosition(file: string, logger: BusLogger): Promise<string> {
+  await mkdir(dirname(file), { recursive: true });
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return LOG_START;
+    throw err;
+  }
+  try {
+    const id = (JSON.parse(text) as { lastApplied?: unknown }).lastApplied;
+    if (typeof id === 'string' && /^\d+-\d+$/.test(id)) return id;
+  } catch {
+    // falls through: an unreadable position is no position
+  }
+  logger.warn({ file }, 'unreadable purge log position: replaying the whole log');
+  return LOG_START;
+}
+
+function unavailable(cause: unknown): EdgeError {
+  const error = new EdgeError('EDGE_PURGE_UNAVAILABLE', 503, 'purges are unavailable: the shared purge log (Redis) cannot be reached; retry when it is back');
+  error.cause = cause;
+  return error;
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from redis within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,22 @@
+/** One purge, as every node applies it. Sources are already resolved to cache source hashes. */
+export interface PurgeRequest {
+  id: string; // random UUID
+  at: number; // epoch ms
+  sourceHashes: string[]; // every variant of these sources
+  prefixes: { site: string; prefix: string }[]; // source paths starting with prefix, per site
+  tags: string[];
+  all: boolean;
+}
+
+/** Applies a purge to this node's cache; answers the variants removed on this node. */
+export type PurgeApplier = (req: PurgeRequest) => Promise<number>;
+
+export interface PurgeBus {
+  /** Applies on this node (answers its count) and hands the purge to every other node. Throws EdgeError('EDGE_PURGE_UNAVAILABLE', 503, …) when the shared store cannot be reached; then nothing is applied anywhere. */
+  publish(req: PurgeRequest): Promise<number>;
+  /** Applies every purge this node has not applied yet (from the shared log), in order. Called at start-up before serving, and after a reconnect. Answers how many purges were applied. */
+  catchUp(): Promise<number>;
+  /** true while the shared store answers (always true for the local bus) */
+  healthy(): Promise<boolean>;
+  close(): Promise<void>;
+}
