@@ -44,14 +44,23 @@ function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void 
   set('redis', 'url', env.IMGEDGE_REDIS_URL || undefined);
   const origin = env.IMGEDGE_ORIGIN || undefined;
   const ttl = int('IMGEDGE_TTL');
-  if (origin !== undefined || ttl !== undefined) {
+  const signingKey = signingKeyOf(env.IMGEDGE_SIGNING_KEY);
+  if (origin !== undefined || ttl !== undefined || signingKey !== undefined) {
     const sites: any[] = Array.isArray(raw.sites) ? [...raw.sites] : [];
     const first = { name: 'default', ...(sites[0] ?? {}) };
     if (origin !== undefined) first.origin = resolveFileOrigin(origin, process.cwd());
     if (ttl !== undefined) first.ttl = ttl;
+    if (signingKey !== undefined) first.signing = { keys: [signingKey] };
     sites[0] = first;
     raw.sites = sites;
   }
+}
+
+/** IMGEDGE_SIGNING_KEY: an HMAC-SHA256 key, or `imgix-md5:<token>` for URLs signed by imgix's clients. */
+function signingKeyOf(value: string | undefined): { key: string; scheme: string } | undefined {
+  if (!value) return undefined;
+  const imgix = /^imgix-md5:(.+)$/.exec(value);
+  return imgix ? { key: imgix[1]!, scheme: 'imgix-md5' } : { key: value, scheme: 'hmac-sha256' };
 }
 
 /** `file:` origins and cache dirs written relative are relative to the file that names them. */

@@ -42,6 +42,25 @@ const siteSchema = z
     negativeTtl: z.number().int().min(0).default(10),
     /** language variants: the best match of Accept-Language is sent to the origin and keyed */
     languages: z.array(z.string().regex(/^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i, 'a language tag like "en" or "pt-BR"')).default([]),
+    /** With keys, every image URL must carry a valid `s`; several keys at once for rotation. */
+    signing: z
+      .object({
+        keys: z.array(z.object({ key: z.string().min(16, 'at least 16 characters'), scheme: z.enum(['hmac-sha256', 'imgix-md5']).default('hmac-sha256') }).strict()).default([]),
+      })
+      .strict()
+      .prefault({}),
+    /** Bounds on the variants one source can have, so nobody fills the disk with unique sizes. */
+    bounds: z
+      .object({
+        /** allowed output widths (w after dpr); unset: any */
+        widths: z.array(z.number().int().min(1)).optional(),
+        /** allowed explicit q values; unset: any */
+        qualities: z.array(z.number().int().min(1).max(100)).optional(),
+        /** new variants per source beyond this answer 429 (per node) */
+        maxVariantsPerSource: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
     /** What a source that cannot be decoded answers: a 422 error, or the original bytes. */
     onError: z.enum(['error', 'original']).default('error'),
     formats: z

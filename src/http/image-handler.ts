@@ -105,6 +105,8 @@ class ImageRequest {
       });
       return staleAnswer(cached, 'revalidating');
     }
+    // A variant this source never had must fit under the site's cap (an expired one is no new one).
+    if (!cached) this.site.variantCounter?.admit(key.sourceHash, key.variantHash);
     let variant: Variant;
     try {
       variant = await this.deps.background.foregroundWork(() => this.produce(key, accepted, cached));

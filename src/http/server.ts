@@ -13,6 +13,8 @@ import { isRasterImagePath } from '../origin/mime.js';
 import { sourceInspector } from '../transform/identify.js';
 import { parseParams } from '../transform/params.js';
 import { handleEdgeRoute } from './edge-routes.js';
+import { verifySignature } from './signature.js';
+import { checkVariantBounds } from './variant-bounds.js';
 import { EdgeError } from './errors.js';
 import { handleImage, type ImageDeps } from './image-handler.js';
 import type { RequestLog } from './request-log.js';
@@ -101,6 +103,9 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
       site.origin.passthrough(req, res, `${url.pathname}${url.search}`);
       return;
     }
+    // Over the request target exactly as sent: a parsed URL re-encodes some characters.
+    if (site.config.signing.keys.length > 0) verifySignature(rawUrl, site.config.signing.keys);
+    checkVariantBounds(parsed.params, site.config.bounds);
     await handleImage(req, res, site, url, parsed, log, deps);
   }
 

@@ -2,6 +2,7 @@ import type { Config, SiteConfig } from '../config/schema.js';
 import { createOrigin } from '../origin/index.js';
 import type { Origin } from '../origin/types.js';
 import type { EncodePolicy } from '../transform/types.js';
+import { VariantCounter } from './variant-bounds.js';
 
 /** A configured site with what it needs at request time. */
 export interface Site {
@@ -9,6 +10,8 @@ export interface Site {
   origin: Origin;
   defaults: URLSearchParams;
   policy: EncodePolicy;
+  /** new variants per source, when the site caps them */
+  variantCounter?: VariantCounter;
 }
 
 /** Chooses the site by the request's Host; "*" is the fallback for hosts no site names. */
@@ -23,6 +26,7 @@ export class SiteRegistry {
       origin: createOrigin(siteConfig.origin, config.origin),
       defaults: new URLSearchParams(siteConfig.defaults),
       policy: { qualityTarget: siteConfig.quality, ...siteConfig.metadata },
+      ...(siteConfig.bounds.maxVariantsPerSource ? { variantCounter: new VariantCounter(siteConfig.bounds.maxVariantsPerSource) } : {}),
     }));
     let fallback: Site | undefined;
     for (const site of this.all) {
