@@ -1,7 +1,7 @@
 import { FileOrigin } from './file-origin.js';
-import { HttpOrigin } from './http-origin.js';
+import { HttpOrigin, type OriginSecurity } from './http-origin.js';
 import type { Origin, OriginLimits } from './types.js';
 
-export function createOrigin(url: string, limits: OriginLimits): Origin {
-  return /^file:/i.test(url) ? new FileOrigin(url, limits) : new HttpOrigin(url, limits);
+export function createOrigin(url: string, limits: OriginLimits, security: OriginSecurity = {}): Origin {
+  return /^file:/i.test(url) ? new FileOrigin(url, limits) : new HttpOrigin(url, limits, security);
 }
