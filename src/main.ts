@@ -8,6 +8,7 @@ import { staleRetentionMs } from './config/schema.js';
 import { createEdgeServer } from './http/server.js';
 import { createLogger } from './observe/logger.js';
 import { purgeApplier } from './purge/apply.js';
+import { PurgeEpoch } from './purge/epoch.js';
 import { openPurgeBus } from './purge/open.js';
 
 async function main(): Promise<void> {
@@ -26,11 +27,12 @@ async function main(): Promise<void> {
     logger,
   });
   const cache = new TieredStore(new MemoryStore({ maxBytes: config.cache.memoryBytes }), disk);
-  const bus = await openPurgeBus(config, purgeApplier(cache), logger);
+  const epoch = new PurgeEpoch();
+  const bus = await openPurgeBus(config, epoch.counting(purgeApplier(cache)), logger);
   // Purges this node missed while it was down apply before it serves from its cache.
   const missed = await bus.catchUp();
   if (missed > 0) logger.info({ purges: missed }, 'applied purges missed while stopped');
-  const edge = createEdgeServer(config, cache, logger, bus);
+  const edge = createEdgeServer(config, cache, logger, bus, epoch);
   const address = await edge.listen(config.server.port, config.server.host);
   logger.info(
     { address: `http://${address.address}:${address.port}`, cacheDir: config.cache.dir, sites: config.sites.map((s) => s.name) },

@@ -16,6 +16,8 @@ const siteSchema = z
     ttl: z.number().int().min(0).default(86_400),
     /** Parameters applied to raster images requested without any (e.g. "auto=format,compress"). */
     defaults: z.string().default(''),
+    /** Further origins (scheme://host:port) the origin may redirect to; every hop is checked. */
+    allowedOrigins: z.array(z.string().url()).default([]),
     /** Origin query parameters that are part of the source's identity (forwarded and keyed). */
     sourceQueryParams: z.array(z.string()).default([]),
     /** auto=compress searches the smallest encoding that stays at this perceptual target. */
@@ -116,6 +118,10 @@ export const configSchema = z
         maxUrlLength: z.number().int().min(64).default(8192),
         /** animated sources keep at most this many frames */
         maxFrames: z.number().int().min(1).default(300),
+        /** misses transformed at once (default: two per core) */
+        transformConcurrency: z.number().int().min(1).optional(),
+        /** misses waiting for a turn at most; more answer 503 with Retry-After */
+        transformQueueLength: z.number().int().min(0).default(64),
         /** background encodes (AVIF) waiting at most; more are dropped until a later request */
         backgroundQueueLength: z.number().int().min(0).default(64),
       })

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'EDGE_IMAGE_TOO_LARGE'
   | 'EDGE_FORBIDDEN_SOURCE'
   | 'EDGE_PURGE_UNAVAILABLE'
+  | 'EDGE_BUSY'
   | 'EDGE_INTERNAL';
 
 /** An error that is meant to reach the client as JSON with a stable code. */

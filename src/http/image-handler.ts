@@ -5,6 +5,8 @@ import { remainingCacheControl } from '../cache/policy.js';
 import type { SingleFlight } from '../cache/single-flight.js';
 import type { CacheEntry, CacheKey } from '../cache/types.js';
 import type { BackgroundQueue } from '../transform/background-queue.js';
+import type { TransformLimiter } from '../transform/limiter.js';
+import type { PurgeEpoch } from '../purge/epoch.js';
 import { acceptedFormats, acceptTag, type AcceptedFormats } from '../transform/negotiate.js';
 import type { ParsedParams } from '../transform/types.js';
 import { EdgeError } from './errors.js';
@@ -12,11 +14,13 @@ import { pick as pickAcceptedLanguage } from 'accept-language-parser';
 import type { RequestLog } from './request-log.js';
 import { sendImage, type CacheStatus } from './respond.js';
 import type { Site } from './sites.js';
-import { sourceQueryOf } from './source-query.js';
+import { keyedSourceQuery, sourceQueryOf } from './source-query.js';
 import { produceVariant, type Variant, type VariantDeps } from './variant.js';
 
 export interface ImageDeps extends VariantDeps {
+  epoch: PurgeEpoch;
   variantFlights: SingleFlight<Variant>;
+  limiter: TransformLimiter;
   background: BackgroundQueue;
   onBackgroundDropped(): void;
 }
@@ -59,9 +63,8 @@ class ImageRequest {
     private readonly language: string | undefined,
   ) {
     const sourceQuery = sourceQueryOf(url, site);
-    // Each language is its own source; '#' cannot occur in a query, so the marker is unambiguous.
-    const keyedQuery = language ? `${sourceQuery}#lang=${language}` : sourceQuery;
-    this.keyParts = { site: site.config.name, path: url.pathname, sourceQuery: keyedQuery };
+    // Each language is its own source.
+    this.keyParts = { site: site.config.name, path: url.pathname, sourceQuery: keyedSourceQuery(sourceQuery, language) };
     this.sourceKey = makeCacheKey({ ...this.keyParts, spec: '', format: 'source' });
     this.originPath = sourceQuery ? `${url.pathname}?${sourceQuery}` : url.pathname;
   }
@@ -73,12 +76,14 @@ class ImageRequest {
   /** One shared miss per variant; the entry is stored before the flight settles, so the next request hits. */
   produce(key: CacheKey, accepted: AcceptedFormats | undefined, stale?: CacheEntry): Promise<Variant> {
     const { site, sourceKey, originPath, deps, language } = this;
-    return deps.variantFlights.run(key.variantHash, async () => {
-      const request = { site, key, sourceKey, originPath, params: this.parsed.params, accepted, ...(language ? { language } : {}), ...(stale ? { stale } : {}) };
+    // The limiter sits inside the flight: requests that join a flight take no turn of their own.
+    const epoch = deps.epoch.value;
+    return deps.variantFlights.run(`${epoch}:${key.variantHash}`, () => deps.limiter.run(async () => {
+      const request = { site, key, sourceKey, originPath, epoch, params: this.parsed.params, accepted, ...(language ? { language } : {}), ...(stale ? { stale } : {}) };
       const v = await produceVariant(request, deps);
-      if (v.cacheable && !v.bypass) await deps.storeEntry(v.entry);
+      if (v.cacheable && !v.bypass) await deps.storeEntry(v.entry, epoch);
       return v;
-    });
+    }));
   }
 
   /**
@@ -101,7 +106,13 @@ class ImageRequest {
     };
     if (cached && pastExpiry <= whileRevalidate * 1000) {
       this.deps.background.enqueue(`refresh:${key.variantHash}`, async () => {
-        await this.produce(key, accepted, cached);
+        try {
+          await this.produce(key, accepted, cached);
+        } catch (err) {
+          // Gone at the origin: the stale copy must not outlive it.
+          if (err instanceof EdgeError && err.status === 404) await this.deps.cache.delete(key);
+          throw err;
+        }
       });
       return staleAnswer(cached, 'revalidating');
     }
@@ -153,12 +164,8 @@ export async function handleImage(
  * what a WebP-only browser gets, for a short time, while the AVIF is made in the background.
  */
 async function answerWithoutWaitingForAvif(request: ImageRequest, key: CacheKey, accepted: AcceptedFormats, deps: ImageDeps): Promise<Answer> {
-  const lookupStart = performance.now();
-  const cached = await deps.cache.get(key);
-  if (cached && cached.meta.expiresAt > Date.now()) {
-    const cacheMs = performance.now() - lookupStart;
-    return { entry: cached, status: 'HIT', cacheControl: remainingCacheControl(cached.meta.expiresAt), cacheable: true, cacheMs };
-  }
+  // An AVIF the cache holds, fresh or expired, goes the usual way (hit, stale, renewal).
+  if (await deps.cache.get(key)) return request.answer(key, accepted);
   const fallback = await request.answer(request.keyFor({ avif: false, webp: accepted.webp }), { avif: false, webp: accepted.webp });
   if (!fallback.cacheable) return fallback;
   const queued = deps.background.enqueue(key.variantHash, async () => {

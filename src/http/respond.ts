@@ -76,5 +76,6 @@ export function sendError(res: ServerResponse, err: EdgeError): void {
     res.destroy();
     return;
   }
-  sendJson(res, err.status, err.toJSON());
+  const retryAfter = err.details.retryAfter;
+  sendJson(res, err.status, err.toJSON(), typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : {});
 }

@@ -4,10 +4,12 @@ import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { SingleFlight } from '../cache/single-flight.js';
 import type { PurgeableStore } from '../cache/types.js';
+import type { PurgeEpoch } from '../purge/epoch.js';
 import type { PurgeBus } from '../purge/types.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { BackgroundQueue } from '../transform/background-queue.js';
+import { TransformLimiter } from '../transform/limiter.js';
 import { EdgeMetrics } from '../observe/metrics.js';
 import { isRasterImagePath } from '../origin/mime.js';
 import { sourceInspector } from '../transform/identify.js';
@@ -41,7 +43,7 @@ export interface Edge {
 }
 
 /** Wires the stages into one HTTP server. */
-export function createEdgeServer(config: Config, cache: PurgeableStore, logger: Logger, bus: PurgeBus): Edge {
+export function createEdgeServer(config: Config, cache: PurgeableStore, logger: Logger, bus: PurgeBus, epoch: PurgeEpoch): Edge {
   const sites = new SiteRegistry(config);
   const background = new BackgroundQueue({
     maxQueued: config.limits.backgroundQueueLength,
@@ -52,7 +54,9 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
   });
   const metrics = new EdgeMetrics(cache, background);
   const deps: ImageDeps = {
+    epoch,
     background,
+    limiter: new TransformLimiter(config.limits.transformConcurrency ?? 2 * availableParallelism(), config.limits.transformQueueLength),
     onBackgroundDropped: () => metrics.backgroundDropped.inc(),
     cache,
     metrics,
@@ -68,7 +72,11 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
     },
     inspectSource: sourceInspector(config.limits),
     observeTransform: (format, seconds) => metrics.transformSeconds.observe({ format }, seconds),
-    async storeEntry(entry) {
+    async storeEntry(entry, startedAt) {
+      if (epoch.value !== startedAt) {
+        metrics.storesSkippedForPurge.inc();
+        return;
+      }
       try {
         await cache.put(entry);
       } catch (err) {

@@ -23,7 +23,7 @@ export class SiteRegistry {
   constructor(config: Config) {
     this.all = config.sites.map((siteConfig) => ({
       config: siteConfig,
-      origin: createOrigin(siteConfig.origin, config.origin),
+      origin: createOrigin(siteConfig.origin, config.origin, { allowedOrigins: siteConfig.allowedOrigins }),
       defaults: new URLSearchParams(siteConfig.defaults),
       policy: { qualityTarget: siteConfig.quality, ...siteConfig.metadata },
       ...(siteConfig.bounds.maxVariantsPerSource ? { variantCounter: new VariantCounter(siteConfig.bounds.maxVariantsPerSource) } : {}),

@@ -28,8 +28,11 @@ export interface SourceDeps {
   metrics: EdgeMetrics;
   /** looks at a source's first bytes while it downloads, to refuse it early */
   inspectSource: HeadInspector;
-  /** Puts an entry; a failed write is logged and counted, never turned into a failed response. */
-  storeEntry(entry: CacheEntry): Promise<void>;
+  /**
+   * Puts an entry made by work that started at purge epoch `epoch` (skipped when a purge came
+   * since); a failed write is logged and counted, never turned into a failed response.
+   */
+  storeEntry(entry: CacheEntry, epoch: number): Promise<void>;
 }
 
 export interface SourceRequest {
@@ -39,6 +42,8 @@ export interface SourceRequest {
   originPath: string;
   /** the language asked of the origin (sites with language variants) */
   language?: string;
+  /** the purge epoch when this work started */
+  epoch: number;
 }
 
 function originStatusError(status: number): EdgeError {
@@ -94,7 +99,8 @@ export async function loadSource(req: SourceRequest, deps: SourceDeps): Promise<
     return sourceFromEntry(cached, 0);
   }
   const held = cached && !cached.meta.negative ? cached : undefined;
-  return deps.flights.run(sourceKey.variantHash, async () => {
+  // A flight from before a purge is not joined: its bytes may be what was purged.
+  return deps.flights.run(`${req.epoch}:${sourceKey.variantHash}`, async () => {
     const started = performance.now();
     deps.metrics.originFetches.inc();
     const res = await site.origin.fetch(req.originPath, {
@@ -118,7 +124,7 @@ async function renew(held: CacheEntry, res: OriginResponse, req: SourceRequest, 
   const headers = { ...held.meta.headers, ...pickValidators(res.headers) };
   const policy = cachePolicyFor(headers, req.site.config.ttl);
   const entry: CacheEntry = { meta: { ...held.meta, headers, expiresAt: Date.now() + policy.ttl * 1000 }, body: held.body };
-  if (policy.cacheable) await deps.storeEntry(entry);
+  if (policy.cacheable) await deps.storeEntry(entry, req.epoch);
   return { ...sourceFromEntry(entry, fetchMs), policy };
 }
 
@@ -126,7 +132,7 @@ async function rememberNotFound(req: SourceRequest, deps: SourceDeps): Promise<v
   const ttl = req.site.config.negativeTtl;
   if (ttl <= 0) return;
   const meta = sourceMeta(req.sourceKey, { contentType: 'text/plain', size: 0, expiresAt: Date.now() + ttl * 1000, tags: [], headers: {}, negative: true });
-  await deps.storeEntry({ meta, body: Buffer.alloc(0) });
+  await deps.storeEntry({ meta, body: Buffer.alloc(0) }, req.epoch);
 }
 
 async function fresh(res: OriginResponse, req: SourceRequest, deps: SourceDeps, fetchMs: number): Promise<Source> {
@@ -151,7 +157,7 @@ async function fresh(res: OriginResponse, req: SourceRequest, deps: SourceDeps, 
       headers: pickValidators(res.headers),
       ...(validator ? { validator } : {}),
     });
-    await deps.storeEntry({ meta, body: res.body });
+    await deps.storeEntry({ meta, body: res.body }, req.epoch);
   }
   return source;
 }

@@ -44,6 +44,11 @@ export class EdgeMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly storesSkippedForPurge = new Counter({
+    name: 'imgedge_cache_stores_skipped_for_purge_total',
+    help: 'Misses not stored because a purge was applied while they ran',
+    registers: [this.registry],
+  });
   readonly cacheWriteErrors = new Counter({
     name: 'imgedge_cache_write_errors_total',
     help: 'Cache writes that failed (the response was served all the same)',

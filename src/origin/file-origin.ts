@@ -56,9 +56,8 @@ export class FileOrigin implements Origin {
         'content-length': String(stat.size),
         'last-modified': stat.mtime.toUTCString(),
       };
-      // HTTP dates have whole seconds: unchanged since the copy's date is a 304.
-      const since = options.ifModifiedSince ? Date.parse(options.ifModifiedSince) : NaN;
-      if (since >= Math.floor(stat.mtimeMs / 1000) * 1000) return { status: 304, headers, body: Buffer.alloc(0) };
+      // Only the very date the copy carries is a 304: a file put back with an older date changed too.
+      if (options.ifModifiedSince === headers['last-modified']) return { status: 304, headers, body: Buffer.alloc(0) };
       const body = await readLimited(handle.createReadStream({ autoClose: false, highWaterMark: INSPECT_LIMIT }), this.limits.maxSourceBytes,
         inspect && ((head) => inspect(head, headers)));
       return { status: 200, headers, body };

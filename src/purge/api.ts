@@ -5,7 +5,7 @@ import { sourceHashOf } from '../cache/key.js';
 import { EdgeError, badParam } from '../http/errors.js';
 import { sendJson } from '../http/respond.js';
 import type { Site, SiteRegistry } from '../http/sites.js';
-import { sourceQueryOf } from '../http/source-query.js';
+import { sourceQueriesOf } from '../http/source-query.js';
 import type { Logger } from '../observe/logger.js';
 import type { PurgeBus, PurgeRequest } from './types.js';
 
@@ -79,9 +79,9 @@ export async function handlePurge(req: IncomingMessage, res: ServerResponse, dep
   const purge: PurgeRequest = {
     id: randomUUID(),
     at: Date.now(),
-    sourceHashes: body.urls.map((u) => {
+    sourceHashes: body.urls.flatMap((u) => {
       const { site, url } = locate(u, 'urls', req.headers.host, deps.sites);
-      return sourceHashOf(site.config.name, url.pathname, sourceQueryOf(url, site));
+      return sourceQueriesOf(url, site).map((query) => sourceHashOf(site.config.name, url.pathname, query));
     }),
     prefixes: body.prefixes.map((p) => {
       const { site, url } = locate(p, 'prefixes', req.headers.host, deps.sites);

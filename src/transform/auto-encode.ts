@@ -5,11 +5,21 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import { planPng, pngOptions, type PngPlan } from './png.js';
-import { chooseChroma, needsDeringing, searchQuality, type EncodeSettings } from './quality.js';
+import { chooseChroma, encodeCandidate, needsDeringing, searchQuality, type EncodeSettings } from './quality.js';
 import type { RawImage } from './ssim.js';
-import type { EncodePolicy, ImageInfo, OutputChoice, TransformLimits, TransformParams } from './types.js';
+import type { EncodePolicy, ImageInfo, OutputChoice, QualityTarget, TransformLimits, TransformParams } from './types.js';
 
 export type PerImageMode = 'search' | 'png';
+
+/** Outputs above this many pixels get a fixed quality per target instead of the search. */
+const SEARCH_MAX_PIXELS = 4_000_000;
+
+/** Near the median the search picks on the benchmark (docs/QUALITY.md), per target and format. */
+const LARGE_OUTPUT_QUALITY: Record<QualityTarget, Record<EncodeSettings['format'], number>> = {
+  high: { jpeg: 88, webp: 85, avif: 68 },
+  medium: { jpeg: 82, webp: 80, avif: 62 },
+  low: { jpeg: 74, webp: 74, avif: 52 },
+};
 
 export interface PerImageEncoding {
   body: Buffer;
@@ -67,16 +77,24 @@ export async function encodePerImage(
   const size = { width: ref.width, height: ref.height };
   if (mode === 'png') return { body: await encodePng(ref, p, out, limits, credits), ...size };
   const format = out.format as EncodeSettings['format'];
+  const large = ref.width * ref.height > SEARCH_MAX_PIXELS;
+  const explicitChroma = p.chromasub ? (p.chromasub === 420 ? '4:2:0' : '4:4:4') : undefined;
   const settings: EncodeSettings = {
     format,
     progressive: out.progressive,
     // An explicit chromasub wins (422 keeps full chroma: sharp cannot write 4:2:2).
-    chroma: p.chromasub ? (p.chromasub === 420 ? '4:2:0' : '4:4:4') : chooseChroma(ref),
+    chroma: explicitChroma ?? (large ? '4:2:0' : chooseChroma(ref)),
     dering: format === 'jpeg' && needsDeringing(ref),
     avifEffort: limits.avifEffort,
     alpha: ref.channels === 4,
+    timeoutSeconds: limits.timeoutSeconds,
     ...(credits ? { credits } : {}),
   };
+  if (large) {
+    // Searching costs six encodes plus measuring on the main thread: too much at this size.
+    const quality = LARGE_OUTPUT_QUALITY[policy.qualityTarget][format];
+    return { body: await encodeCandidate(ref, settings, quality), quality, ...size };
+  }
   const choice = await searchQuality(ref, settings, policy.qualityTarget);
   return { body: choice.body, quality: choice.quality, ...size };
 }

@@ -37,6 +37,8 @@ export interface EncodeSettings {
   alpha: boolean;
   /** EXIF IFD0 entries to write (e.g. Copyright, Artist), in every candidate so the measured bytes are the served ones */
   credits?: Record<string, string>;
+  /** libvips gives up on one encode or decode after this long */
+  timeoutSeconds?: number;
 }
 
 export interface QualityChoice {
@@ -78,11 +80,14 @@ export async function encodeCandidate(ref: RawImage, settings: EncodeSettings, q
   applyEncoder(img, out, params, settings.avifEffort);
   // encode.ts always turns deringing on; here only where it pays (a second jpeg() call changes only this option).
   if (settings.format === 'jpeg') img.jpeg({ overshootDeringing: settings.dering });
+  if (settings.timeoutSeconds) img.timeout({ seconds: settings.timeoutSeconds });
   return img.toBuffer();
 }
 
-export async function decodeRaw(body: Buffer): Promise<RawImage> {
-  const { data, info } = await sharp(body).raw().toBuffer({ resolveWithObject: true });
+export async function decodeRaw(body: Buffer, timeoutSeconds?: number): Promise<RawImage> {
+  const img = sharp(body).raw();
+  if (timeoutSeconds) img.timeout({ seconds: timeoutSeconds });
+  const { data, info } = await img.toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height, channels: info.channels };
 }
 
@@ -105,7 +110,7 @@ export async function searchQuality(ref: RawImage, settings: EncodeSettings, tar
   const probe = async (quality: number) => {
     const body = await encodeCandidate(ref, settings, quality);
     encodes++;
-    return { body, quality, ...meter.compare(await decodeRaw(body)) };
+    return { body, quality, ...meter.compare(await decodeRaw(body, settings.timeoutSeconds)) };
   };
   let lo = min;
   let hi = max; // every q < lo fails; `best` (if any) passes at q = hi + 1

@@ -12,6 +12,7 @@ import { staleRetentionMs, type Config } from '../../src/config/schema.js';
 import { createEdgeServer, type Edge } from '../../src/http/server.js';
 import { createLogger } from '../../src/observe/logger.js';
 import { purgeApplier } from '../../src/purge/apply.js';
+import { PurgeEpoch } from '../../src/purge/epoch.js';
 import { openPurgeBus } from '../../src/purge/open.js';
 
 export const MAIN_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/main.js');
@@ -50,9 +51,10 @@ export async function startEdge(config: Config): Promise<RunningEdge> {
   });
   const cache = new TieredStore(new MemoryStore({ maxBytes: config.cache.memoryBytes }), disk);
   const logger = createLogger(config.log.level);
-  const bus = await openPurgeBus(config, purgeApplier(cache), logger);
+  const epoch = new PurgeEpoch();
+  const bus = await openPurgeBus(config, epoch.counting(purgeApplier(cache)), logger);
   await bus.catchUp();
-  const edge = createEdgeServer(config, cache, logger, bus);
+  const edge = createEdgeServer(config, cache, logger, bus, epoch);
   const address: AddressInfo = await edge.listen(0, '127.0.0.1');
   return {
     url: `http://127.0.0.1:${address.port}`,

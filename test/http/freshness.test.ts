@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import sharp from 'sharp';
 import { photoJpeg, quadrantPng } from '../helpers/images.js';
 import { TestOrigin } from '../helpers/origin.js';
@@ -89,6 +91,21 @@ describe('freshness: revalidation, stale serving, negative caching, language var
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), body);
     // Without a stale copy, the outage is an error.
     assert.equal((await fetch(`${edge.url}/down.jpg?w=101`)).status, 502);
+  });
+
+  test('a file: origin answers 304 only for the very date the copy carries: a file put back with an older date is new', async () => {
+    const root = await tempDir();
+    dirs.push(root);
+    await writeFile(path.join(root, 'x.jpg'), await photoJpeg({ width: 400, height: 300 }));
+    const edge = await startEdge(testConfig(`file://${root}`, await tempDir(), { site: { ttl: 1, stale: { whileRevalidate: 0, ifError: 0 } } }));
+    edges.push(edge);
+    const width = async () => (await sharp(Buffer.from(await (await fetch(`${edge.url}/x.jpg?fm=png`)).arrayBuffer())).metadata()).width;
+    assert.equal(await width(), 400);
+    await writeFile(path.join(root, 'x.jpg'), await photoJpeg({ width: 200, height: 300 }));
+    const old = new Date('2020-01-01T00:00:00Z');
+    await utimes(path.join(root, 'x.jpg'), old, old);
+    await sleep(1100);
+    assert.equal(await width(), 200);
   });
 
   test('an origin 404 is remembered for negativeTtl seconds', async () => {

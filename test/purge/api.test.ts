@@ -91,6 +91,36 @@ describe('POST /_edge/purge on one node', () => {
     assert.equal((await fetch(`${edge.url}/late.jpg?w=10`)).status, 200);
   });
 
+  test('a purge that lands while a miss is in flight is not undone by that miss', async () => {
+    origin.set('/race.jpg', { body: await photoJpeg({ width: 120, height: 90 }), headers: { 'content-type': 'image/jpeg' }, delayMs: 600 });
+    const inflight = fetch(`${edge.url}/race.jpg?w=60`).then((r) => r.arrayBuffer());
+    await new Promise((r) => setTimeout(r, 200));
+    await purge({ urls: ['/race.jpg'] });
+    origin.set('/race.jpg', { body: await photoJpeg({ width: 240, height: 90 }), headers: { 'content-type': 'image/jpeg' } });
+    await inflight;
+    const after = await fetch(`${edge.url}/race.jpg?w=60`);
+    assert.equal(after.headers.get('x-cache'), 'MISS', 'the pre-purge result was not stored');
+    await after.arrayBuffer();
+  });
+
+  test('on a site with language variants, a URL purge removes every language', async () => {
+    const dir = await tempDir();
+    const multi = await startEdge(testConfig(origin.url, dir, { purge: { token: TOKEN }, site: { languages: ['en', 'de'] } }));
+    try {
+      for (const lang of ['en', 'de']) await (await fetch(`${multi.url}/a.jpg?w=40`, { headers: { 'accept-language': lang } })).arrayBuffer();
+      const res = await fetch(`${multi.url}/_edge/purge`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ urls: ['/a.jpg'] }) });
+      assert.ok(((await res.json()) as any).purged >= 2);
+      for (const lang of ['en', 'de']) {
+        const again = await fetch(`${multi.url}/a.jpg?w=40`, { headers: { 'accept-language': lang } });
+        assert.equal(again.headers.get('x-cache'), 'MISS', lang);
+        await again.arrayBuffer();
+      }
+    } finally {
+      await multi.close();
+      await removeDir(dir);
+    }
+  });
+
   test('a bad body is a 400 naming the field', async () => {
     for (const [body, param] of [[{}, 'body'], [{ urls: 'x' }, 'urls'], [{ all: 'yes' }, 'all'], [{ nope: 1 }, 'body']] as const) {
       const res = await purge(body);
