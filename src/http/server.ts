@@ -11,7 +11,7 @@ import type { Logger } from '../observe/logger.js';
 import { BackgroundQueue } from '../transform/background-queue.js';
 import { TransformLimiter } from '../transform/limiter.js';
 import { EdgeMetrics } from '../observe/metrics.js';
-import { isRasterImagePath } from '../origin/mime.js';
+import { isRasterImagePath, isSvgPath } from '../origin/mime.js';
 import { sourceInspector } from '../transform/identify.js';
 import { parseParams } from '../transform/params.js';
 import { handleEdgeRoute } from './edge-routes.js';
@@ -24,6 +24,8 @@ import { sendError } from './respond.js';
 import type { Source } from './source.js';
 import { SiteRegistry } from './sites.js';
 import type { Variant } from './variant.js';
+
+const SVG_DEFAULT = new URLSearchParams('fm=png');
 
 function parseRequestUrl(raw: string): URL {
   try {
@@ -93,6 +95,9 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
     if (rawUrl.length > config.limits.maxUrlLength) throw new EdgeError('EDGE_BAD_PATH', 414, 'the URL is too long');
     const url = parseRequestUrl(rawUrl);
     log.path = url.pathname;
+    // WHATWG parsing already resolved `..`, `%2e%2e` and backslashes; an encoded NUL, slash or
+    // backslash would reach an origin that decodes it as a path of its own choosing.
+    if (/%(?:00|2f|5c)/i.test(url.pathname)) throw new EdgeError('EDGE_BAD_PATH', 400, 'the path contains an encoded NUL, slash or backslash');
     if (url.pathname.startsWith('/_edge/')) {
       await handleEdgeRoute(req, res, url.pathname, { cacheDir: config.cache.dir, metrics, purge: { token: config.purge.token, sites, bus, logger } });
       return;
@@ -106,6 +111,8 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
     let parsed = parseParams(url.searchParams);
     // A site's defaults stand in for the parameters of a raster image asked for with none.
     if (!parsed.hasTransform && isRasterImagePath(url.pathname)) parsed = parseParams(site.defaults);
+    // SVG is never served as a document from the edge's host: it is rasterized by default.
+    if (!parsed.hasTransform && isSvgPath(url.pathname)) parsed = parseParams(site.defaults.size > 0 ? site.defaults : SVG_DEFAULT);
     if (!parsed.hasTransform) {
       log.cache = 'BYPASS';
       site.origin.passthrough(req, res, `${url.pathname}${url.search}`);

@@ -136,6 +136,10 @@ async function rememberNotFound(req: SourceRequest, deps: SourceDeps): Promise<v
 }
 
 async function fresh(res: OriginResponse, req: SourceRequest, deps: SourceDeps, fetchMs: number): Promise<Source> {
+  // One type or none: a list ("image/jpeg, text/html") is a response to distrust, not to pick from.
+  if ((res.headers['content-type'] ?? '').includes(',')) {
+    throw new EdgeError('EDGE_NOT_AN_IMAGE', 415, 'the origin sent an ambiguous Content-Type');
+  }
   const policy = cachePolicyFor(res.headers, req.site.config.ttl);
   const validator = validatorOf(res.headers);
   const source: Source = {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { EdgeError } from '../http/errors.js';
 import { sendError } from '../http/respond.js';
 import { INSPECT_LIMIT, readLimited, tooLarge } from './body-limit.js';
-import { contentTypeFor } from './mime.js';
+import { contentTypeFor, SVG_PASSTHROUGH_HEADERS } from './mime.js';
 import type { FetchOptions, Origin, OriginLimits, OriginResponse } from './types.js';
 
 const notFound = (): OriginResponse => ({ status: 404, headers: { 'content-type': 'text/plain' }, body: Buffer.from('not found') });
@@ -84,8 +84,10 @@ export class FileOrigin implements Origin {
       sendError(res, new EdgeError('EDGE_ORIGIN_STATUS', 404, 'not found at the origin', { originStatus: 404 }));
       return;
     }
+    const type = contentTypeFor(file!);
     res.writeHead(200, {
-      'content-type': contentTypeFor(file!),
+      ...(type.startsWith('image/svg') ? SVG_PASSTHROUGH_HEADERS : {}),
+      'content-type': type,
       'content-length': stat.size,
       'last-modified': stat.mtime.toUTCString(),
       'x-cache': 'BYPASS',

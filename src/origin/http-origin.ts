@@ -5,6 +5,7 @@ import { Agent, request, errors as undiciErrors } from 'undici';
 import { EdgeError } from '../http/errors.js';
 import { sendError } from '../http/respond.js';
 import { readLimited, tooLarge } from './body-limit.js';
+import { SVG_PASSTHROUGH_HEADERS } from './mime.js';
 import { checkLiteralHost, guardedLookup, nextHop, originKey, type RedirectPolicy } from './ssrf.js';
 import type { FetchOptions, Origin, OriginLimits, OriginResponse } from './types.js';
 
@@ -80,6 +81,7 @@ export class HttpOrigin implements Origin {
     });
     // An origin that dies mid-body must not leave the client waiting for bytes that never come.
     this.proxy.on('proxyRes', (proxyRes, _req, res) => {
+      if ((proxyRes.headers['content-type'] ?? '').toLowerCase().startsWith('image/svg')) Object.assign(proxyRes.headers, SVG_PASSTHROUGH_HEADERS);
       proxyRes.on('aborted', () => res.destroy());
       proxyRes.on('error', () => res.destroy());
     });

@@ -33,6 +33,19 @@ export function contentTypeFor(file: string): string {
 
 const RASTER = new Set(['.jpg', '.jpeg', '.png', '.gif', '.webp', '.avif', '.tif', '.tiff', '.heic', '.heif']);
 
+export function isSvgPath(pathname: string): boolean {
+  return path.extname(pathname).toLowerCase() === '.svg';
+}
+
+/**
+ * Headers for an SVG that passes through (one not named .svg): a sandbox that runs no script and
+ * loads nothing, so it cannot act as a page of the edge's host.
+ */
+export const SVG_PASSTHROUGH_HEADERS = {
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+  'x-content-type-options': 'nosniff',
+} as const;
+
 /** Raster image paths get a site's default parameters; everything else passes through. */
 export function isRasterImagePath(pathname: string): boolean {
   return RASTER.has(path.extname(pathname).toLowerCase());

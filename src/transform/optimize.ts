@@ -8,6 +8,26 @@ export interface Rendered {
   original: boolean;
 }
 
+/**
+ * The file ends where its format says it ends. Bytes after that (HTML behind a JPEG's EOI: a
+ * polyglot) would ride along if the original were served, so such a source never is.
+ */
+function endsCleanly(info: ImageInfo, source: Buffer): boolean {
+  const tail = source.subarray(-12);
+  switch (info.format) {
+    case 'jpeg':
+      return tail.subarray(-2).equals(Buffer.from([0xff, 0xd9]));
+    case 'png':
+      return tail.toString('latin1', 4, 8) === 'IEND';
+    case 'gif':
+      return tail[tail.length - 1] === 0x3b;
+    case 'webp':
+      return source.length >= 8 && source.readUInt32LE(4) + 8 === source.length;
+    default:
+      return false;
+  }
+}
+
 /** Output as large as the source, in its format and with nothing visible changed. */
 function isPlainReencode(info: ImageInfo, result: TransformResult): boolean {
   return (
@@ -32,7 +52,7 @@ export async function renderVariant(
   policy: EncodePolicy,
 ): Promise<Rendered> {
   const result = await transform(source, info, params, out, limits, policy);
-  if (isPlainReencode(info, result) && result.body.length >= source.length) {
+  if (isPlainReencode(info, result) && result.body.length >= source.length && endsCleanly(info, source)) {
     const { quality: _ignored, ...rest } = result;
     return { result: { ...rest, body: source, contentType: SOURCE_CONTENT_TYPES[info.format] }, original: true };
   }

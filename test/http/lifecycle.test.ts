@@ -184,7 +184,8 @@ describe('cache lifecycle and limits', () => {
       const escapes = [`/../${path.basename(outside)}/secret.txt`, `/%2e%2e/${path.basename(outside)}/secret.txt`, `/img/..%2f..%2f${path.basename(outside)}%2fsecret.txt`, '/link.txt'];
       for (const p of escapes) {
         const res = await fetch(`${edge.url}${p}`);
-        assert.equal(res.status, 404, p);
+        // 404, or 400 for an encoded slash (refused before any origin sees it).
+        assert.ok(res.status === 404 || res.status === 400, `${p}: ${res.status}`);
         assert.doesNotMatch(await res.text(), /secret/);
       }
     } finally {
