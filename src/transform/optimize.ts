@@ -1,3 +1,4 @@
+import { isCleanOriginal } from './clean-original.js';
 import { SOURCE_CONTENT_TYPES } from './sniff.js';
 import { transform } from './pipeline.js';
 import type { EncodePolicy, ImageInfo, OutputChoice, TransformLimits, TransformParams, TransformResult } from './types.js';
@@ -6,26 +7,6 @@ export interface Rendered {
   result: TransformResult;
   /** the source's own bytes are served: re-encoding would not have made them smaller */
   original: boolean;
-}
-
-/**
- * The file ends where its format says it ends. Bytes after that (HTML behind a JPEG's EOI: a
- * polyglot) would ride along if the original were served, so such a source never is.
- */
-function endsCleanly(info: ImageInfo, source: Buffer): boolean {
-  const tail = source.subarray(-12);
-  switch (info.format) {
-    case 'jpeg':
-      return tail.subarray(-2).equals(Buffer.from([0xff, 0xd9]));
-    case 'png':
-      return tail.toString('latin1', 4, 8) === 'IEND';
-    case 'gif':
-      return tail[tail.length - 1] === 0x3b;
-    case 'webp':
-      return source.length >= 8 && source.readUInt32LE(4) + 8 === source.length;
-    default:
-      return false;
-  }
 }
 
 /** Output as large as the source, in its format and with nothing visible changed. */
@@ -41,7 +22,8 @@ function isPlainReencode(info: ImageInfo, result: TransformResult): boolean {
 
 /**
  * Transforms a source, and keeps the promise that an optimized image is never larger: when a
- * re-encode in the source's own format and size is not smaller, the source's bytes win.
+ * re-encode in the source's own format and size is not smaller, the source's bytes win — if
+ * they carry nothing but the image (clean-original.ts).
  */
 export async function renderVariant(
   source: Buffer,
@@ -52,7 +34,7 @@ export async function renderVariant(
   policy: EncodePolicy,
 ): Promise<Rendered> {
   const result = await transform(source, info, params, out, limits, policy);
-  if (isPlainReencode(info, result) && result.body.length >= source.length && endsCleanly(info, source)) {
+  if (isPlainReencode(info, result) && result.body.length >= source.length && isCleanOriginal(info, source)) {
     const { quality: _ignored, ...rest } = result;
     return { result: { ...rest, body: source, contentType: SOURCE_CONTENT_TYPES[info.format] }, original: true };
   }

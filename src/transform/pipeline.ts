@@ -39,8 +39,8 @@ function keepsFrames(p: TransformParams, orientation: number): boolean {
 }
 
 /** Hand the pixels so far to a fresh pipeline (8-bit sRGB raw, so nothing is lost between them). */
-async function restart(img: Sharp): Promise<{ img: Sharp; size: Size }> {
-  const { data, info } = await img.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+async function restart(img: Sharp, timeoutSeconds: number): Promise<{ img: Sharp; size: Size }> {
+  const { data, info } = await img.toColourspace('srgb').raw().timeout({ seconds: timeoutSeconds }).toBuffer({ resolveWithObject: true });
   const raw = { width: info.width, height: info.height, channels: info.channels };
   return { img: sharp(data, { raw }), size: { width: info.width, height: info.height } };
 }
@@ -102,7 +102,7 @@ async function run(
     if (o.flop) img.flop();
   }
   let size = orientedSize(info, orientation);
-  if (p.trim) ({ img, size } = await restart(img.trim()));
+  if (p.trim) ({ img, size } = await restart(img.trim(), limits.timeoutSeconds));
 
   // Transparent areas take bg; an output without alpha is flattened onto bg or white. sharp's
   // flatten is opaque, so a partly transparent bg is first blended over white.
@@ -112,10 +112,12 @@ async function run(
   // Colours sharp adds later (fill padding, rotation corners) are pre-flattened, since its flatten runs early.
   const padColor = (c: Color = TRANSPARENT) => (flattenTo ? over(c, flattenTo) : c);
 
-  applyGeometry(img, planGeometry(size, p, limits.maxOutputDimension, limits.maxOutputPixels), padColor(p.fillColor));
+  // The output's pixel budget covers every frame an animation keeps.
+  const frames = animated ? Math.min(info.pages, limits.maxFrames) : 1;
+  applyGeometry(img, planGeometry(size, p, limits.maxOutputDimension, limits.maxOutputPixels / frames), padColor(p.fillColor));
 
   if (p.rot || p.flip) {
-    ({ img } = await restart(img));
+    ({ img } = await restart(img, limits.timeoutSeconds));
     const r = rotateFlipOps(p.rot, p.flip);
     if (r.angle) img.rotate(r.angle, { background: padColor() });
     if (r.flip) img.flip();
@@ -163,6 +165,10 @@ export async function transform(
     if (err instanceof EdgeError) throw err;
     const message = (err as Error).message ?? String(err);
     if (/pixel limit/i.test(message)) throw tooLarge(info, limits.maxSourcePixels);
+    // libvips' timeout kills the pipeline; its message names internals, so say what happened.
+    if (/timeout|killed/i.test(message)) {
+      throw new EdgeError('EDGE_IMAGE_TOO_LARGE', 422, `the image took longer than ${limits.timeoutSeconds} s to process`);
+    }
     throw new EdgeError('EDGE_BAD_IMAGE', 422, `the source image cannot be processed: ${message}`);
   }
 }

@@ -156,6 +156,8 @@ export interface GifSpec {
   loop?: boolean;
   /** comment extensions (0x21 0xFE) written after the last frame, before the trailer */
   trailingComment?: string;
+  /** a graphic control extension before each frame (default true) */
+  gce?: boolean;
 }
 
 /** Four-colour global palette: red, green, blue, white. */
@@ -172,7 +174,7 @@ export function gifBytes(spec: GifSpec): Buffer {
   const lzwCache = new Map<string, Buffer>();
   for (const f of spec.frames) {
     // graphic control: no disposal, 10 ms, no transparency
-    parts.push(Buffer.from([0x21, 0xf9, 4, 0, 1, 0, 0, 0]));
+    if (spec.gce ?? true) parts.push(Buffer.from([0x21, 0xf9, 4, 0, 1, 0, 0, 0]));
     parts.push(Buffer.from([0x2c]), u16le(f.left ?? 0), u16le(f.top ?? 0), u16le(f.width), u16le(f.height), Buffer.from([0]));
     const key = `${f.width}x${f.height}:${f.index ?? 0}`;
     let data = lzwCache.get(key);
@@ -202,12 +204,15 @@ export const POLYGLOT_JS = 'alert(1)';
  * A GIF that is also a valid script: the logical screen width is the bytes `/*`, which opens a
  * comment the binary rest lives in; a GIF comment extension after the frame closes it with
  * `*\/=1;alert(1)//`, and the line comment swallows the trailer. As JS: `GIF89a = 1; alert(1)`.
+ * No graphic control extension, so the file is as small as it can be: a plain re-encode comes
+ * out larger (for a 1x1 frame), which is when "never larger" would hand back these bytes.
  */
-export function polyglotGif(): Buffer {
+export function polyglotGif(frame = 16): Buffer {
   const gif = gifBytes({
     screen: { width: 0x2a2f, height: 0x0a0a }, // little endian: "/*", then two newlines
-    frames: [{ width: 16, height: 16, index: 2 }],
+    frames: [{ width: frame, height: frame, index: 2 }],
     loop: false,
+    gce: false,
     trailingComment: `*/=1;${POLYGLOT_JS}//`,
   });
   const js = gif.toString('latin1');
@@ -252,6 +257,14 @@ export async function jpegWithHtml(): Promise<Buffer> {
   return Buffer.concat([await smallJpeg(), Buffer.from(HTML_PAYLOAD)]);
 }
 
+/** A real JPEG carrying the HTML document inside a comment (COM) segment right after SOI: it ends cleanly at EOI. */
+export async function jpegWithHtmlComment(): Promise<Buffer> {
+  const jpeg = await smallJpeg();
+  const payload = Buffer.from(HTML_PAYLOAD);
+  const com = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from([(payload.length + 2) >> 8, (payload.length + 2) & 0xff]), payload]);
+  return Buffer.concat([jpeg.subarray(0, 2), com, jpeg.subarray(2)]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // SVGs that try to run script or reach files and the network
 
@@ -278,6 +291,13 @@ export const SVG = {
     '<text x="60" y="80" font-family="DejaVu Sans, sans-serif" font-size="20" fill="#000000"><xi:include href="/etc/passwd" parse="text"/></text>\n',
     ' xmlns:xi="http://www.w3.org/2001/XInclude"',
   ),
+  /** a canvas of 10^10 pixels, declared in the root tag */
+  hugeCanvas: '<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><rect width="10" height="10"/></svg>\n',
+  /** billion laughs: nested entities that expand to 10^9 copies of "lol" */
+  billionLaughs:
+    '<?xml version="1.0"?>\n<!DOCTYPE svg [\n<!ENTITY lol "lol">\n' +
+    Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i || ''};`.repeat(10)}">`).join('\n') +
+    '\n]>\n<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><text x="0" y="50">&lol9;</text></svg>\n',
   /** control: the same text written inline, to prove text does draw pixels on this machine */
   inlineText: svg('<text x="60" y="80" font-family="DejaVu Sans, sans-serif" font-size="20" fill="#000000">root:x:0:0</text>\n'),
 };
