@@ -113,13 +113,15 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
     if (!parsed.hasTransform && isRasterImagePath(url.pathname)) parsed = parseParams(site.defaults);
     // SVG is never served as a document from the edge's host: it is rasterized by default.
     if (!parsed.hasTransform && isSvgPath(url.pathname)) parsed = parseParams(site.defaults.size > 0 ? site.defaults : SVG_DEFAULT);
+    // Every image URL of a signing site carries `s` (checked over the request target exactly as
+    // sent: a parsed URL re-encodes some characters); pages and assets pass unsigned.
+    const signed = site.config.signing.keys.length > 0;
+    if (signed && (parsed.hasTransform || isRasterImagePath(url.pathname))) verifySignature(rawUrl, site.config.signing.keys);
     if (!parsed.hasTransform) {
       log.cache = 'BYPASS';
       site.origin.passthrough(req, res, `${url.pathname}${url.search}`);
       return;
     }
-    // Over the request target exactly as sent: a parsed URL re-encodes some characters.
-    if (site.config.signing.keys.length > 0) verifySignature(rawUrl, site.config.signing.keys);
     checkVariantBounds(parsed.params, site.config.bounds);
     await handleImage(req, res, site, url, parsed, log, deps);
   }

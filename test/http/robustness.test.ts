@@ -115,6 +115,23 @@ describe('robustness: failures around the edge never hang or fail a good respons
     }
   });
 
+  test('a full transform queue answers 503 with Retry-After instead of growing', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const busy = await startEdge(testConfig(origin.url, dir, { limits: { transformConcurrency: 1, transformQueueLength: 1 } }));
+    try {
+      const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => fetch(`${busy.url}/slow.jpg?w=${40 + i}`)));
+      const refused = responses.filter((r) => r.status === 503);
+      assert.ok(refused.length >= 3, `${refused.length} of 6 refused`);
+      assert.equal(refused[0]!.headers.get('retry-after'), '1');
+      assert.equal(((await refused[0]!.json()) as any).error.code, 'EDGE_BUSY');
+      assert.ok(responses.some((r) => r.status === 200));
+      await Promise.all(responses.map((r) => r.arrayBuffer().catch(() => undefined)));
+    } finally {
+      await busy.close();
+    }
+  });
+
   test('a failed cache write is logged and counted; the image is still served', async () => {
     const cacheDir = await tempDir();
     dirs.push(cacheDir);

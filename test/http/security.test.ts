@@ -54,6 +54,8 @@ describe('signed URLs and variant bounds through the edge', () => {
     assert.equal(hmac.status, 200);
     await hmac.arrayBuffer();
     assert.equal((await fetch(`${edge.url}/page.html`)).status, 200);
+    // An image asked for without parameters (passed through) needs its signature too.
+    assert.equal((await fetch(`${edge.url}/products/shoe%201.jpg`)).status, 403);
   });
 
   test('widths and qualities outside the allow-lists are 400; a source gets at most 3 new variants', async () => {
