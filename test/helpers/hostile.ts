@@ -30,7 +30,7 @@ export async function detailedPng(): Promise<Buffer> {
 // ---------------------------------------------------------------------------------------------
 // Headers that claim huge sizes
 
-/** A PNG whose IHDR claims width × height, followed by an IDAT of `extra` bytes (as early-refusal.test.ts). */
+/** A PNG whose IHDR claims width × height, followed by an IDAT of `extra` bytes. */
 export async function claimedPng(width: number, height: number, extra = 64 * 1024): Promise<Buffer> {
   const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#888' } }).png().toBuffer();
   png.writeUInt32BE(width, 16);

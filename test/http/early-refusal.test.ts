@@ -1,19 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import sharp from 'sharp';
+import { claimedPng } from '../helpers/hostile.js';
 import { TestOrigin } from '../helpers/origin.js';
 import { removeDir, startEdge, tempDir, testConfig, type RunningEdge } from '../helpers/edge.js';
-
-/** A PNG whose IHDR claims width × height, followed by an IDAT of `extra` bytes. */
-async function claimedPng(width: number, height: number, extra: number): Promise<Buffer> {
-  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#888' } }).png().toBuffer();
-  png.writeUInt32BE(width, 16);
-  png.writeUInt32BE(height, 20);
-  const idat = Buffer.alloc(8);
-  idat.writeUInt32BE(extra, 0);
-  idat.write('IDAT', 4, 'latin1');
-  return Buffer.concat([png.subarray(0, 33), idat, Buffer.alloc(extra, 1)]);
-}
 
 describe('sources refused from their first bytes, before the download ends', () => {
   let origin: TestOrigin;
