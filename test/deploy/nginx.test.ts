@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeDir, spawnEdge, tempDir, type EdgeProcess } from '../helpers/edge.js';
 import { photoJpeg } from '../helpers/images.js';
-import { freePort, killWithProcess, loadRenderer, makeTestCert, nginxMissing, nginxTest, renderNginx, startNginx, type RunningNginx } from '../helpers/nginx.js';
+import { loadRenderer, makeTestCert, nginxMissing, nginxTest, renderNginx, startNginx, type RunningNginx } from '../helpers/nginx.js';
+import { freePort, killWithProcess } from '../helpers/processes.js';
 import { TestOrigin } from '../helpers/origin.js';
 
 const TOKEN = 'nginx-test-token-abcdefghijklmnop';

@@ -2,10 +2,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { killWithProcess } from './processes.js';
 
 /** The repository root (this file runs as dist/test/helpers/nginx.js). */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -58,13 +59,6 @@ export async function makeTestCert(dir: string): Promise<{ certFile: string; key
   return { certFile, keyFile };
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 export interface NginxOptions {
   /** edge nodes, `127.0.0.1:port` */
@@ -179,21 +173,6 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-/** Runs `kill` when the test process exits past its cleanup or is stopped by SIGINT/SIGTERM (not SIGKILL). */
-export function killWithProcess(kill: () => void): () => void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    kill();
-    process.kill(process.pid, signal); // our listener is gone now: the default action ends the process
-  };
-  process.on('exit', kill);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return () => {
-    process.off('exit', kill);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-}
 
 function childrenOf(pid: number): number[] {
   try {

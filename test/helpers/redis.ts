@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, killWithProcess } from './processes.js';
 
 export interface TestRedis {
   url: string;
@@ -71,29 +72,7 @@ export async function startRedis(): Promise<TestRedis | undefined> {
   };
 }
 
-/** Kills the server also when the test process exits past its cleanup or is stopped by a signal (not SIGKILL). */
-function killWithProcess(kill: () => void): () => void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    kill();
-    process.kill(process.pid, signal); // our listener is gone now: the default action ends the process
-  };
-  process.on('exit', kill);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return () => {
-    process.off('exit', kill);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-}
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Waits (up to 5 s) until the server answers PING. */
 async function untilPong(port: number): Promise<void> {
