@@ -40,6 +40,11 @@ function pickLanguage(header: string | undefined, languages: string[]): string |
 /** How long a browser may keep the WebP it got while its AVIF is still being made. */
 const PENDING_AVIF_MAX_AGE = 60;
 
+interface Lookup {
+  cached: CacheEntry | undefined;
+  cacheMs: number;
+}
+
 interface Answer {
   entry: CacheEntry;
   status: CacheStatus;
@@ -92,9 +97,17 @@ class ImageRequest {
    * (stale.ifError). Otherwise a foreground miss.
    */
   async answer(key: CacheKey, accepted: AcceptedFormats | undefined): Promise<Answer> {
-    const lookupStart = performance.now();
+    return this.answerFrom(await this.lookup(key), key, accepted);
+  }
+
+  async lookup(key: CacheKey): Promise<Lookup> {
+    const started = performance.now();
     const cached = await this.deps.cache.get(key);
-    const cacheMs = performance.now() - lookupStart;
+    return { cached, cacheMs: performance.now() - started };
+  }
+
+  /** answer() for a lookup already made. */
+  async answerFrom({ cached, cacheMs }: Lookup, key: CacheKey, accepted: AcceptedFormats | undefined): Promise<Answer> {
     if (cached && cached.meta.expiresAt > Date.now()) {
       return { entry: cached, status: 'HIT', cacheControl: remainingCacheControl(cached.meta.expiresAt), cacheable: true, cacheMs };
     }
@@ -165,7 +178,8 @@ export async function handleImage(
  */
 async function answerWithoutWaitingForAvif(request: ImageRequest, key: CacheKey, accepted: AcceptedFormats, deps: ImageDeps): Promise<Answer> {
   // An AVIF the cache holds, fresh or expired, goes the usual way (hit, stale, renewal).
-  if (await deps.cache.get(key)) return request.answer(key, accepted);
+  const lookup = await request.lookup(key);
+  if (lookup.cached) return request.answerFrom(lookup, key, accepted);
   const fallback = await request.answer(request.keyFor({ avif: false, webp: accepted.webp }), { avif: false, webp: accepted.webp });
   if (!fallback.cacheable) return fallback;
   const queued = deps.background.enqueue(key.variantHash, async () => {
