@@ -14,11 +14,13 @@ import { pick as pickAcceptedLanguage } from 'accept-language-parser';
 import type { RequestLog } from './request-log.js';
 import { sendImage, type CacheStatus } from './respond.js';
 import type { Site } from './sites.js';
+import type { KnownVariant, KnownVariants } from './known-variants.js';
 import { keyedSourceQuery, sourceQueryOf } from './source-query.js';
 import { produceVariant, type Variant, type VariantDeps } from './variant.js';
 
 export interface ImageDeps extends VariantDeps {
   epoch: PurgeEpoch;
+  knownVariants: KnownVariants;
   variantFlights: SingleFlight<Variant>;
   limiter: TransformLimiter;
   background: BackgroundQueue;
@@ -52,6 +54,16 @@ interface Answer {
   cacheable: boolean;
   variant?: Variant;
   cacheMs: number;
+}
+
+async function lookup(deps: Pick<ImageDeps, 'cache'>, key: CacheKey): Promise<Lookup> {
+  const started = performance.now();
+  const cached = await deps.cache.get(key);
+  return { cached, cacheMs: performance.now() - started };
+}
+
+function freshHit(entry: CacheEntry, cacheMs: number): Answer {
+  return { entry, status: 'HIT', cacheControl: remainingCacheControl(entry.meta.expiresAt), cacheable: true, cacheMs };
 }
 
 /** One image request: its keys and how to produce any of its variants. */
@@ -100,17 +112,13 @@ class ImageRequest {
     return this.answerFrom(await this.lookup(key), key, accepted);
   }
 
-  async lookup(key: CacheKey): Promise<Lookup> {
-    const started = performance.now();
-    const cached = await this.deps.cache.get(key);
-    return { cached, cacheMs: performance.now() - started };
+  lookup(key: CacheKey): Promise<Lookup> {
+    return lookup(this.deps, key);
   }
 
   /** answer() for a lookup already made. */
   async answerFrom({ cached, cacheMs }: Lookup, key: CacheKey, accepted: AcceptedFormats | undefined): Promise<Answer> {
-    if (cached && cached.meta.expiresAt > Date.now()) {
-      return { entry: cached, status: 'HIT', cacheControl: remainingCacheControl(cached.meta.expiresAt), cacheable: true, cacheMs };
-    }
+    if (cached && cached.meta.expiresAt > Date.now()) return freshHit(cached, cacheMs);
     const pastExpiry = cached ? Date.now() - cached.meta.expiresAt : Infinity;
     const { whileRevalidate, ifError } = this.site.config.stale;
     const staleAnswer = (entry: CacheEntry, reason: string): Answer => {
@@ -153,12 +161,12 @@ class ImageRequest {
 export async function handleImage(
   req: IncomingMessage,
   res: ServerResponse,
-  site: Site,
-  url: URL,
+  target: { site: Site; url: URL; id: string },
   parsed: ParsedParams,
   log: RequestLog,
   deps: ImageDeps,
 ): Promise<void> {
+  const { site, url } = target;
   const accepted = parsed.params.auto.format ? acceptedFormats(req.headers.accept, site.config.formats) : undefined;
   const request = new ImageRequest(site, url, parsed, deps, pickLanguage(req.headers['accept-language'], site.config.languages));
   const key = request.keyFor(accepted);
@@ -169,7 +177,22 @@ export async function handleImage(
   } else {
     answer = await request.answer(key, accepted);
   }
-  respond(req, res, answer, log, site.config.languages.length > 0 ? 'Accept, Accept-Language' : 'Accept');
+  const vary = site.config.languages.length > 0 ? 'Accept, Accept-Language' : 'Accept';
+  respond(req, res, answer, log, vary);
+  if (answer.status === 'HIT' || answer.status === 'MISS') deps.knownVariants.remember(target.id, { site, path: url.pathname, key, vary });
+}
+
+/**
+ * A repeat of a request answered before: straight to the cache. False when the entry is gone or
+ * expired, for the full path to handle (stale, renewal, miss).
+ */
+export async function answerKnownVariant(req: IncomingMessage, res: ServerResponse, known: KnownVariant, log: RequestLog, deps: ImageDeps): Promise<boolean> {
+  const { cached, cacheMs } = await lookup(deps, known.key);
+  if (!cached || cached.meta.expiresAt <= Date.now()) return false;
+  log.site = known.site.config.name;
+  log.path = known.path;
+  respond(req, res, freshHit(cached, cacheMs), log, known.vary);
+  return true;
 }
 
 /**

@@ -18,7 +18,8 @@ import { handleEdgeRoute } from './edge-routes.js';
 import { verifySignature } from './signature.js';
 import { checkVariantBounds } from './variant-bounds.js';
 import { EdgeError } from './errors.js';
-import { handleImage, type ImageDeps } from './image-handler.js';
+import { answerKnownVariant, handleImage, type ImageDeps } from './image-handler.js';
+import { KnownVariants } from './known-variants.js';
 import type { RequestLog } from './request-log.js';
 import { sendError } from './respond.js';
 import type { Source } from './source.js';
@@ -26,6 +27,8 @@ import { SiteRegistry } from './sites.js';
 import type { Variant } from './variant.js';
 
 const SVG_DEFAULT = new URLSearchParams('fm=png');
+/** Request targets remembered for the hit fast path (a few hundred bytes each). */
+const KNOWN_VARIANTS = 20_000;
 
 function parseRequestUrl(raw: string): URL {
   try {
@@ -57,6 +60,7 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
   const metrics = new EdgeMetrics(cache, background);
   const deps: ImageDeps = {
     epoch,
+    knownVariants: new KnownVariants(KNOWN_VARIANTS),
     background,
     limiter: new TransformLimiter(config.limits.transformConcurrency ?? 2 * availableParallelism(), config.limits.transformQueueLength),
     onBackgroundDropped: () => metrics.backgroundDropped.inc(),
@@ -91,6 +95,9 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
   let drained: (() => void) | undefined;
 
   async function route(req: IncomingMessage, res: ServerResponse, log: RequestLog): Promise<void> {
+    const target = KnownVariants.targetOf(req);
+    const known = req.method === 'GET' || req.method === 'HEAD' ? deps.knownVariants.get(target) : undefined;
+    if (known && (await answerKnownVariant(req, res, known, log, deps))) return;
     const rawUrl = req.url ?? '/';
     if (rawUrl.length > config.limits.maxUrlLength) throw new EdgeError('EDGE_BAD_PATH', 414, 'the URL is too long');
     const url = parseRequestUrl(rawUrl);
@@ -123,7 +130,7 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
       return;
     }
     checkVariantBounds(parsed.params, site.config.bounds);
-    await handleImage(req, res, site, url, parsed, log, deps);
+    await handleImage(req, res, { site, url, id: target }, parsed, log, deps);
   }
 
   const server = http.createServer((req, res) => {

@@ -1,0 +1,42 @@
+/**
+ * The hit fast path. A request target (Host, raw URL, Accept, Accept-Language) that was answered
+ * with an image variant once maps to the same cache key every time: parsing, the signature, the
+ * bounds and the negotiation depend on nothing else, and none of them changes while the process
+ * runs. So a repeat request skips them and goes straight to the cache; purges still apply, since
+ * the cache lookup itself is not skipped. Only answers from the cache or a fresh transform are
+ * remembered, never errors, passthrough or stale answers.
+ */
+import type { IncomingMessage } from 'node:http';
+import { LRUCache } from 'lru-cache';
+import type { CacheKey } from '../cache/types.js';
+import type { Site } from './sites.js';
+
+export interface KnownVariant {
+  site: Site;
+  /** the URL's path, for the request log */
+  path: string;
+  key: CacheKey;
+  vary: string;
+}
+
+export class KnownVariants {
+  private readonly lru: LRUCache<string, KnownVariant>;
+
+  constructor(max: number) {
+    this.lru = new LRUCache({ max });
+  }
+
+  /** The identity of a request as far as choosing a variant goes. */
+  static targetOf(req: IncomingMessage): string {
+    const h = req.headers;
+    return `${h.host ?? ''}\n${req.url ?? ''}\n${h.accept ?? ''}\n${h['accept-language'] ?? ''}`;
+  }
+
+  get(target: string): KnownVariant | undefined {
+    return this.lru.get(target);
+  }
+
+  remember(target: string, known: KnownVariant): void {
+    this.lru.set(target, known);
+  }
+}
