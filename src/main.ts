@@ -6,7 +6,7 @@ import { TieredStore } from './cache/tiered-store.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { staleRetentionMs } from './config/schema.js';
 import { createEdgeServer } from './http/server.js';
-import { createLogger } from './observe/logger.js';
+import { createLogger, flushLogs } from './observe/logger.js';
 import { purgeApplier } from './purge/apply.js';
 import { PurgeEpoch } from './purge/epoch.js';
 import { openPurgeBus } from './purge/open.js';
@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     await bus.close();
     await cache.close();
     logger.info('stopped');
+    await flushLogs(logger);
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
