@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
+import fs from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -73,11 +74,14 @@ export class DiskStore implements CacheStore {
   }
 
   async get(key: CacheKey): Promise<CacheEntry | undefined> {
-    if (!isEntryRef(key) || this.index.get(key) === undefined) return undefined;
+    const known = isEntryRef(key) ? this.index.get(key) : undefined;
+    if (!known) return undefined;
     const path = this.entryPath(key);
     let file: Buffer;
     try {
-      file = await readFile(path);
+      // The index knows the file's size: one read, no stat. A file of another size (being
+      // replaced right now, or damaged) is read whole and judged below.
+      file = (await readIfSized(path, known.size)) ?? (await readFile(path));
     } catch (err) {
       if (errorCode(err) === 'ENOENT') this.index.delete(key);
       else this.warn({ err, path }, 'cache entry unreadable');
@@ -340,6 +344,24 @@ export class DiskStore implements CacheStore {
 }
 
 /** Reads only the header of an entry file; undefined when unreadable or damaged. */
+/**
+ * The file's bytes when it is exactly `size` long, else undefined: open, one read of size + 1
+ * bytes, and a close nobody waits for (two trips to the thread pool instead of readFile's four).
+ */
+function readIfSized(path: string, size: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    fs.open(path, 'r', (openErr, fd) => {
+      if (openErr) return reject(openErr);
+      const buf = Buffer.allocUnsafe(size + 1);
+      fs.read(fd, buf, 0, size + 1, 0, (readErr, bytesRead) => {
+        fs.close(fd, () => {});
+        if (readErr) reject(readErr);
+        else resolve(bytesRead === size ? buf.subarray(0, size) : undefined);
+      });
+    });
+  });
+}
+
 async function readEntryHeader(
   path: string,
 ): Promise<{ meta: CacheEntryMeta; size: number; mtimeMs: number } | undefined> {
