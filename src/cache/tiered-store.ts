@@ -9,6 +9,9 @@ import type { CacheEntry, CacheKey, CacheStats, CacheStore } from './types.js';
  * sweeps and purges apply to both tiers and disk recency follows the real traffic.
  */
 export class TieredStore implements CacheStore {
+  /** hits answered from each tier since start */
+  readonly hits = { memory: 0, disk: 0 };
+
   constructor(
     private readonly memory: MemoryStore,
     private readonly disk: DiskStore,
@@ -17,12 +20,18 @@ export class TieredStore implements CacheStore {
   async get(key: CacheKey): Promise<CacheEntry | undefined> {
     const hot = await this.memory.get(key);
     if (hot) {
-      if (this.disk.touch(key)) return hot;
+      if (this.disk.touch(key)) {
+        this.hits.memory++;
+        return hot;
+      }
       await this.memory.delete(key); // gone from disk (evicted, swept, purged): gone here too
       return undefined;
     }
     const entry = await this.disk.get(key);
-    if (entry) await this.memory.put(entry);
+    if (entry) {
+      this.hits.disk++;
+      await this.memory.put(entry);
+    }
     return entry;
   }
 

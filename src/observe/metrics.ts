@@ -1,7 +1,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CacheStats } from '../cache/types.js';
 
 export interface CacheStatsSource {
-  stats(): { entries: number; bytes: number };
+  stats(): CacheStats;
+  /** hits answered by each tier, where the cache has tiers */
+  readonly hits?: { memory: number; disk: number };
 }
 
 /** Prometheus metrics of one edge process (own registry, so tests can run several). */
@@ -91,6 +94,19 @@ export class EdgeMetrics {
       registers: [this.registry],
       collect() {
         this.set(cache.stats().bytes);
+      },
+    });
+    new Counter({
+      name: 'imgedge_cache_hits_total',
+      help: 'Cache hits by the tier that answered',
+      labelNames: ['tier'] as const,
+      registers: [this.registry],
+      collect() {
+        const hits = cache.hits;
+        if (!hits) return;
+        this.reset();
+        this.inc({ tier: 'memory' }, hits.memory);
+        this.inc({ tier: 'disk' }, hits.disk);
       },
     });
     new Gauge({
