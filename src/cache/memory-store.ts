@@ -23,6 +23,11 @@ export class MemoryStore implements CacheStore {
   }
 
   async get(key: CacheKey): Promise<CacheEntry | undefined> {
+    return this.peek(key);
+  }
+
+  /** get() without a promise. */
+  peek(key: CacheKey): CacheEntry | undefined {
     const entry = this.index.get(key);
     return entry?.meta.key === key.variant ? entry : undefined;
   }

@@ -17,16 +17,21 @@ export class TieredStore implements CacheStore {
     private readonly disk: DiskStore,
   ) {}
 
-  async get(key: CacheKey): Promise<CacheEntry | undefined> {
-    const hot = await this.memory.get(key);
-    if (hot) {
-      if (this.disk.touch(key)) {
-        this.hits.memory++;
-        return hot;
-      }
-      await this.memory.delete(key); // gone from disk (evicted, swept, purged): gone here too
-      return undefined;
+  getFromMemory(key: CacheKey): CacheEntry | undefined {
+    const hot = this.memory.peek(key);
+    if (!hot) return undefined;
+    if (this.disk.touch(key)) {
+      this.hits.memory++;
+      return hot;
     }
+    void this.memory.delete(key); // gone from disk (evicted, swept, purged): gone here too
+    return undefined;
+  }
+
+  async get(key: CacheKey): Promise<CacheEntry | undefined> {
+    const hot = this.getFromMemory(key);
+    if (hot) return hot;
+    // Not in the disk index (purged, evicted) answers undefined without touching the disk.
     const entry = await this.disk.get(key);
     if (entry) {
       this.hits.disk++;

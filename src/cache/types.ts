@@ -68,6 +68,8 @@ export interface CacheStore {
    * Expired entries are returned too: freshness is the caller's decision (stale serving).
    */
   get(key: CacheKey): Promise<CacheEntry | undefined>;
+  /** get() answered without waiting, for an entry a memory tier holds; undefined otherwise. */
+  getFromMemory?(key: CacheKey): CacheEntry | undefined;
   /** Stores atomically: a reader sees the old entry, the new one or none, never a part. */
   put(entry: CacheEntry): Promise<void>;
   delete(key: CacheKey): Promise<boolean>;

@@ -188,6 +188,17 @@ export async function handleImage(
  */
 export async function answerKnownVariant(req: IncomingMessage, res: ServerResponse, known: KnownVariant, log: RequestLog, deps: ImageDeps): Promise<boolean> {
   const { cached, cacheMs } = await lookup(deps, known.key);
+  return answerKnownFrom(cached, cacheMs, req, res, known, log);
+}
+
+/** answerKnownVariant() without a promise, when the memory tier holds the entry; false otherwise. */
+export function answerKnownFromMemory(req: IncomingMessage, res: ServerResponse, known: KnownVariant, log: RequestLog, deps: ImageDeps): boolean {
+  const started = performance.now();
+  const hot = deps.cache.getFromMemory?.(known.key);
+  return answerKnownFrom(hot, performance.now() - started, req, res, known, log);
+}
+
+function answerKnownFrom(cached: CacheEntry | undefined, cacheMs: number, req: IncomingMessage, res: ServerResponse, known: KnownVariant, log: RequestLog): boolean {
   if (!cached || cached.meta.expiresAt <= Date.now()) return false;
   log.site = known.site.config.name;
   log.path = known.path;

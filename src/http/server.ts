@@ -18,8 +18,8 @@ import { handleEdgeRoute } from './edge-routes.js';
 import { verifySignature } from './signature.js';
 import { checkVariantBounds } from './variant-bounds.js';
 import { EdgeError } from './errors.js';
-import { answerKnownVariant, handleImage, type ImageDeps } from './image-handler.js';
-import { KnownVariants } from './known-variants.js';
+import { answerKnownFromMemory, answerKnownVariant, handleImage, type ImageDeps } from './image-handler.js';
+import { KnownVariants, type KnownVariant } from './known-variants.js';
 import type { RequestLog } from './request-log.js';
 import { sendError } from './respond.js';
 import type { Source } from './source.js';
@@ -94,9 +94,7 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
   let inFlight = 0;
   let drained: (() => void) | undefined;
 
-  async function route(req: IncomingMessage, res: ServerResponse, log: RequestLog): Promise<void> {
-    const target = KnownVariants.targetOf(req);
-    const known = req.method === 'GET' || req.method === 'HEAD' ? deps.knownVariants.get(target) : undefined;
+  async function route(req: IncomingMessage, res: ServerResponse, log: RequestLog, target: string, known: KnownVariant | undefined): Promise<void> {
     if (known && (await answerKnownVariant(req, res, known, log, deps))) return;
     const rawUrl = req.url ?? '/';
     if (rawUrl.length > config.limits.maxUrlLength) throw new EdgeError('EDGE_BAD_PATH', 414, 'the URL is too long');
@@ -146,12 +144,22 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
       logger.info(log, 'request');
       if (--inFlight === 0) drained?.();
     });
-    route(req, res, log).catch((err: unknown) => {
+    const fail = (err: unknown) => {
       const edgeErr = err instanceof EdgeError ? err : new EdgeError('EDGE_INTERNAL', 500, 'internal error');
       if (!(err instanceof EdgeError)) logger.error({ err, path: log.path }, 'unexpected error');
       log.error = edgeErr.code;
       sendError(res, edgeErr);
-    });
+    };
+    const target = KnownVariants.targetOf(req);
+    const known = req.method === 'GET' || req.method === 'HEAD' ? deps.knownVariants.get(target) : undefined;
+    try {
+      // A repeat whose entry the memory tier holds is answered before this callback returns.
+      if (known && answerKnownFromMemory(req, res, known, log, deps)) return;
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    route(req, res, log, target, known).catch(fail);
   });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
