@@ -24,9 +24,9 @@ function rawImage(width: number, height: number, channels: 3 | 4, pixel: (x: num
 }
 
 /** Photo-like: smooth gradients, noise and a few shapes, none of it symmetric. */
-export async function photoJpeg(opts: { width?: number; height?: number; quality?: number } = {}): Promise<Buffer> {
-  const { width = 640, height = 480, quality = 90 } = opts;
-  const rand = prng(42);
+export async function photoJpeg(opts: { width?: number; height?: number; quality?: number; seed?: number } = {}): Promise<Buffer> {
+  const { width = 640, height = 480, quality = 90, seed = 42 } = opts;
+  const rand = prng(seed);
   return rawImage(width, height, 3, (x, y) => {
     const u = x / width;
     const v = y / height;
