@@ -1,0 +1,122 @@
+/**
+ * `npm run loadtest`: every scenario of issue 7 against loopback servers this run starts, then
+ * docs/BENCHMARKS.md and docs/benchmarks.svg. Exits 1 when a target is not met.
+ * Options: --seconds N (each timed run, default 10), --rounds N (interleaved runs per side, default 3),
+ * --keep (leave the work directory: cache, logs, nginx files).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { freePort } from '../test/helpers/processes.js';
+import { countedLoad, loadGenerator } from './drive.js';
+import { drawFixtures } from './fixtures.js';
+import { chart, markdown, type Machine } from './report.js';
+import {
+  ACCEPT_WEBP, bigMisses, diskHits, hotHit, hotSet, hotSetPaths, misses, mixed, prepareHotSet, stampede,
+  type BenchContext, type ScenarioResult,
+} from './scenarios.js';
+import { ROOT, edgeConfig, sharpEnv, startEdge, startOrigin, type Child } from './servers.js';
+
+const MiB = 1024 ** 2;
+/** The hit edge's memory tier: the hot set (about 10 MiB) fits; the mixed run's new variants fill the rest during its warm-up. */
+const HOT_TIER = 24 * MiB;
+const { values: opts } = parseArgs({
+  options: { seconds: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' }, keep: { type: 'boolean', default: false } },
+});
+const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+function version(cmd: string, args: string[], pattern: RegExp): string {
+  try {
+    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return pattern.exec(out)?.[1] ?? out.trim();
+  } catch (err) {
+    const e = err as { stderr?: string };
+    return pattern.exec(e.stderr ?? '')?.[1] ?? 'not found';
+  }
+}
+
+async function machine(seconds: number, rounds: number): Promise<Machine> {
+  return {
+    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    commit: version('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], /(\w+)/),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    sharp: `${sharp.versions.sharp} / ${sharp.versions.vips}`,
+    nginx: version('nginx', ['-v'], /nginx\/(\S+)/),
+    loadGenerator: await loadGenerator(),
+    allocator: sharpEnv().LD_PRELOAD ? `jemalloc (${sharpEnv().LD_PRELOAD}) for the edge, sharp and ipx` : "glibc malloc (libjemalloc2 not installed)",
+    seconds,
+    rounds,
+  };
+}
+
+async function withEdge<T>(ctx: BenchContext, cacheDir: string, memoryBytes: number, name: string, body: (edge: Child) => Promise<T>, env: Record<string, string> = {}): Promise<T> {
+  const config = edgeConfig({ origin: ctx.origin.url, cacheDir, port: await freePort(), memoryBytes });
+  const edge = await startEdge(config, ctx.workDir, path.join(ctx.workDir, `${name}.log`), env);
+  try {
+    return await body(edge);
+  } finally {
+    await edge.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(opts.seconds);
+  const rounds = Number(opts.rounds);
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'imgedge-bench-'));
+  log(`work directory ${workDir}`);
+  const fixtures = await drawFixtures(ROOT, log);
+  const origin = await startOrigin(fixtures.dir, fixtures.big);
+  const ctx: BenchContext = { fixtures, origin, workDir, seconds, rounds, log };
+  const results: ScenarioResult[] = [];
+  const cacheDir = path.join(workDir, 'cache');
+  const variants = hotSetPaths(fixtures);
+  let setBytes = 0;
+  try {
+    await withEdge(ctx, cacheDir, HOT_TIER, 'edge-hot', async (edge) => {
+      log(`warming ${variants.length} hot-set variants`);
+      const warm = await countedLoad({ baseUrl: edge.url, paths: variants, count: variants.length, concurrency: 4, headers: ACCEPT_WEBP });
+      if (warm.errors > 0) throw new Error(`warming failed: ${JSON.stringify(warm.statuses)}`);
+      setBytes = await prepareHotSet(ctx, edge, variants);
+      results.push(await hotHit(ctx, edge));
+      results.push(await hotSet(ctx, edge, variants, setBytes, HOT_TIER));
+      const { result, rss } = await mixed(ctx, edge, variants);
+      results.push(result);
+      results.push(await misses(ctx, edge));
+      results.push(await stampede(ctx, edge));
+      results.push(rss);
+    });
+    // The same cache directory through a memory tier an eighth of the set: most hits come from disk.
+    const small = Math.floor(setBytes / 8);
+    await withEdge(ctx, cacheDir, small, 'edge-disk', async (edge) => {
+      results.splice(2, 0, await diskHits(ctx, edge, variants, small, setBytes));
+    });
+    await withEdge(ctx, path.join(workDir, 'cache-big'), 64 * MiB, 'edge-big', async (edge) => {
+      results.push(await bigMisses(ctx, edge, 'jemalloc'));
+    });
+    await withEdge(ctx, path.join(workDir, 'cache-big-glibc'), 64 * MiB, 'edge-big-glibc', async (edge) => {
+      results.push(await bigMisses(ctx, edge, 'glibc'));
+    }, { IMGEDGE_JEMALLOC: '0' });
+  } finally {
+    await origin.close();
+    if (!opts.keep) await rm(workDir, { recursive: true, force: true });
+  }
+  const docs = path.join(ROOT, 'docs');
+  await writeFile(path.join(docs, 'BENCHMARKS.md'), markdown(results, await machine(seconds, rounds)));
+  await writeFile(path.join(docs, 'benchmarks.svg'), chart(results));
+  const unmet = results.filter((r) => r.target && !r.target.met);
+  for (const r of results) if (r.target) log(`${r.target.met ? 'met    ' : 'NOT MET'} ${r.title}: ${r.target.text} — ${r.target.value}`);
+  log(`wrote docs/BENCHMARKS.md and docs/benchmarks.svg`);
+  process.exitCode = unmet.length > 0 ? 1 : 0;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`loadtest failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,116 @@
+/** docs/BENCHMARKS.md and its chart (docs/benchmarks.svg) from one run's results. */
+import type { ScenarioResult } from './scenarios.js';
+
+export interface Machine {
+  date: string;
+  commit: string;
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  kernel: string;
+  node: string;
+  sharp: string;
+  nginx: string;
+  loadGenerator: string;
+  allocator: string;
+  seconds: number;
+  rounds: number;
+}
+
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+
+function table(results: ScenarioResult[]): string {
+  const rows = ['| Scenario | Server | req/s | p50 ms | p99 ms | errors | Target | Result |', '|---|---|--:|--:|--:|--:|---|---|'];
+  for (const r of results) {
+    r.sides.forEach((s, i) => {
+      const target = i === 0 && r.target ? `${r.target.text} | **${r.target.value}** ${r.target.met ? '✅' : '❌'}` : ' | ';
+      rows.push(`| ${i === 0 ? r.title : ''} | ${s.name} | ${fmt(s.rps, s.rps < 100 ? 1 : 0)} | ${fmt(s.p50Ms, 2)} | ${fmt(s.p99Ms, 2)} | ${s.errors} | ${target} |`);
+    });
+  }
+  return rows.join('\n');
+}
+
+/** Bars: each side's req/s as a multiple of the scenario's baseline (nginx or sharp), with the target marked. */
+export function chart(results: ScenarioResult[]): string {
+  const rows: { label: string; value: number; target?: number; baseline: string }[] = [];
+  for (const r of results) {
+    const baseline = r.sides.find((s) => s.name === 'nginx static' || s.name === 'sharp loop');
+    if (!baseline) continue;
+    const target = r.target ? Number(/([0-9.]+) ×/.exec(r.target.text)?.[1]) : undefined;
+    for (const s of r.sides) {
+      if (s === baseline) continue;
+      rows.push({ label: `${r.title}: ${s.name}`, value: s.rps / baseline.rps, ...(target && s.name === 'imgedge' ? { target } : {}), baseline: baseline.name });
+    }
+  }
+  const width = 720;
+  const left = 220;
+  const barArea = width - left - 80;
+  const rowHeight = 34;
+  const top = 40;
+  const height = top + rows.length * rowHeight + 40;
+  const max = Math.max(1.2, ...rows.map((r) => r.value));
+  const x = (v: number) => left + (v / max) * barArea;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="13">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="10" y="22" font-weight="bold">req/s as a multiple of the baseline (nginx static for hits, sharp for misses); | = target</text>`,
+    `<line x1="${x(1)}" y1="${top - 6}" x2="${x(1)}" y2="${height - 30}" stroke="#888" stroke-dasharray="4 3"/>`,
+    `<text x="${x(1)}" y="${height - 14}" text-anchor="middle" fill="#555">1 × baseline</text>`,
+  ];
+  rows.forEach((r, i) => {
+    const y = top + i * rowHeight;
+    const met = r.target === undefined || r.value >= r.target;
+    parts.push(`<text x="${left - 8}" y="${y + 17}" text-anchor="end">${escapeXml(r.label)}</text>`);
+    parts.push(`<rect x="${left}" y="${y + 4}" width="${Math.max(1, x(r.value) - left)}" height="${rowHeight - 12}" fill="${r.target === undefined ? '#9aa7b8' : met ? '#3a8d5c' : '#c0392b'}"/>`);
+    parts.push(`<text x="${x(r.value) + 6}" y="${y + 17}">${r.value.toFixed(2)} ×</text>`);
+    if (r.target !== undefined) {
+      parts.push(`<line x1="${x(r.target)}" y1="${y + 1}" x2="${x(r.target)}" y2="${y + rowHeight - 5}" stroke="#000" stroke-width="2"/>`);
+    }
+  });
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+export function markdown(results: ScenarioResult[], m: Machine): string {
+  const unmet = results.filter((r) => r.target && !r.target.met);
+  const setups = results.map((r) => `- **${r.title}**: ${r.setup}.${r.notes.map((n) => ` ${n}.`).join('')}`);
+  return `# Benchmarks
+
+Written by \`npm run loadtest\` (loadtest/): every scenario against loopback, bounded in time, the
+edge and its baseline run side by side in the same run, interleaved ${m.rounds} × ${m.seconds} s each, so the
+ratios hold even when the machine is shared. Do not edit by hand; rerun instead.
+
+**${unmet.length === 0 ? 'Every target met.' : `Targets not met: ${unmet.map((r) => r.title).join(', ')}.`}**
+
+![req/s as a multiple of the baseline](benchmarks.svg)
+
+${table(results)}
+
+## What each scenario asks
+
+${setups.join('\n')}
+
+## Machine
+
+| | |
+|---|---|
+| date | ${m.date} |
+| commit | ${m.commit} |
+| CPU | ${m.cpu}, ${m.cores} cores |
+| memory | ${m.memoryGiB} GiB |
+| kernel | ${m.kernel} |
+| Node.js | ${m.node} |
+| sharp / libvips | ${m.sharp} |
+| nginx | ${m.nginx} (1 worker, sendfile, open_file_cache) |
+| load generator | ${m.loadGenerator} |
+| allocator | ${m.allocator} |
+
+The edge is one Node.js process started by \`bin/imgedge-start\` and nginx runs one worker, so each
+server has one core and the load generator the other. The edge logs one JSON line per request
+to a file, as nginx writes its access log.
+`;
+}

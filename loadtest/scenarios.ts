@@ -1,0 +1,324 @@
+/** The benchmark scenarios (issue 7): each runs the edge and its baseline side by side. */
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { countedLoad, timedLoad, type LoadResult } from './drive.js';
+import type { FixtureSet } from './fixtures.js';
+import { edgeCounters, memoryOf, sharpEnv, startBareNode, startIpx, startNginx, type Child, type CountingOrigin } from './servers.js';
+import { zipfSequence, seededRandom } from './zipf.js';
+
+const run = promisify(execFile);
+
+const MiB = 1024 ** 2;
+
+/** Browsers that take WebP but not AVIF: every hit scenario asks with this. */
+export const ACCEPT_WEBP = { Accept: 'image/webp,*/*' };
+
+export interface Side extends LoadResult {
+  name: string;
+}
+
+export interface ScenarioResult {
+  id: string;
+  title: string;
+  /** what was asked, in words */
+  setup: string;
+  sides: Side[];
+  /** the target, when the scenario has one */
+  target?: { text: string; value: string; met: boolean };
+  notes: string[];
+}
+
+export interface BenchContext {
+  fixtures: FixtureSet;
+  origin: CountingOrigin;
+  workDir: string;
+  seconds: number;
+  rounds: number;
+  log(line: string): void;
+}
+
+/** Runs each side `rounds` times, interleaved (A B A B), and sums them, so drift hits both alike. */
+async function sideBySide(ctx: BenchContext, sides: { name: string; load: () => Promise<LoadResult> }[]): Promise<Side[]> {
+  const runs = new Map<string, LoadResult[]>(sides.map((s) => [s.name, []]));
+  for (let r = 0; r < ctx.rounds; r++) {
+    for (const side of sides) {
+      const result = await side.load();
+      ctx.log(`  ${side.name}: ${Math.round(result.rps)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors`);
+      runs.get(side.name)!.push(result);
+    }
+  }
+  return sides.map(({ name }) => combine(name, runs.get(name)!));
+}
+
+function combine(name: string, results: LoadResult[]): Side {
+  const requests = results.reduce((n, r) => n + r.requests, 0);
+  const seconds = results.reduce((n, r) => n + r.seconds, 0);
+  const mean = (f: (r: LoadResult) => number) => results.reduce((n, r) => n + f(r), 0) / results.length;
+  return { name, requests, seconds, rps: requests / seconds, p50Ms: mean((r) => r.p50Ms), p99Ms: mean((r) => r.p99Ms), errors: results.reduce((n, r) => n + r.errors, 0) };
+}
+
+const ratio = (a: Side, b: Side) => a.rps / b.rps;
+
+/** GETs `paths` one by one; returns the bodies (the edge's own bytes for nginx to serve). */
+async function fetchAll(base: string, paths: string[], headers: Record<string, string>): Promise<Buffer[]> {
+  const bodies: Buffer[] = [];
+  for (const p of paths) {
+    const res = await fetch(base + p, { headers });
+    if (!res.ok) throw new Error(`${p}: ${res.status} ${await res.text()}`);
+    bodies.push(Buffer.from(await res.arrayBuffer()));
+  }
+  return bodies;
+}
+
+async function writeBaselineFiles(root: string, names: string[], bodies: Buffer[]): Promise<void> {
+  await mkdir(root, { recursive: true });
+  // nginx's worker runs as an unprivileged user: it must be able to read the files and walk to them
+  await chmod(root, 0o755);
+  await chmod(path.dirname(root), 0o755);
+  await Promise.all(names.map((n, i) => writeFile(path.join(root, n), bodies[i]!)));
+}
+
+/** The hot set: 20 sources × 50 widths, asked for with auto=format like a responsive page does. */
+export function hotSetPaths(fixtures: FixtureSet): string[] {
+  const paths: string[] = [];
+  for (let w = 200; w < 700; w += 10) for (let s = 0; s < fixtures.hot; s++) paths.push(`/hot/${s}.jpg?w=${w}&auto=format`);
+  return paths;
+}
+
+export async function hotHit(ctx: BenchContext, edge: Child): Promise<ScenarioResult> {
+  ctx.log('hot hit: one variant, 32 connections');
+  const variant = '/hot/0.jpg?w=600&auto=format';
+  const [body] = await fetchAll(edge.url, [variant], ACCEPT_WEBP);
+  const root = path.join(ctx.workDir, 'nginx-hot');
+  await writeBaselineFiles(root, ['hot.webp'], [body!]);
+  const nginx = await startNginx(root, ctx.workDir);
+  const bare = await startBareNode(path.join(root, 'hot.webp'), 'image/webp', ctx.workDir);
+  try {
+    const sides = await sideBySide(ctx, [
+      { name: 'imgedge', load: () => timedLoad({ baseUrl: edge.url, paths: [variant], connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
+      { name: 'nginx static', load: () => timedLoad({ baseUrl: nginx.url, paths: ['/hot.webp'], connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
+      { name: 'bare node:http', load: () => timedLoad({ baseUrl: bare.url, paths: ['/hot.webp'], connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
+    ]);
+    const [edgeSide, nginxSide, bareSide] = sides as [Side, Side, Side];
+    const r = ratio(edgeSide, nginxSide);
+    return {
+      id: 'hot-hit', title: 'Hot hit', setup: `one ${Math.round(body!.length / 1024)} KiB WebP variant from the memory tier, 32 connections`, sides,
+      target: { text: '≥ 0.80 × nginx', value: `${r.toFixed(2)} ×`, met: r >= 0.8 },
+      notes: [
+        `node:http answering the same bytes from memory and doing nothing else reaches ${ratio(bareSide, nginxSide).toFixed(2)} × nginx here; the edge reaches ${ratio(edgeSide, bareSide).toFixed(2)} × that ceiling`,
+      ],
+    };
+  } finally {
+    await Promise.all([nginx.stop(), bare.stop()]);
+  }
+}
+
+/** Writes the hot set's bytes as the edge serves them, for nginx to serve: `<index>.webp`. Returns their total size. */
+export async function prepareHotSet(ctx: BenchContext, edge: Child, variants: string[]): Promise<number> {
+  const bodies = await fetchAll(edge.url, variants, ACCEPT_WEBP);
+  await writeBaselineFiles(path.join(ctx.workDir, 'nginx-set'), variants.map((_, i) => `${i}.webp`), bodies);
+  return bodies.reduce((n, b) => n + b.length, 0);
+}
+
+export async function hotSet(ctx: BenchContext, edge: Child, variants: string[], bytes: number, tierBytes: number): Promise<ScenarioResult> {
+  ctx.log(`hot set: Zipf over ${variants.length} variants in the memory tier`);
+  const root = path.join(ctx.workDir, 'nginx-set');
+  const order = zipfSequence(variants.length, 200_000, 1.0, 7);
+  const nginx = await startNginx(root, ctx.workDir);
+  try {
+    const sides = await sideBySide(ctx, [
+      { name: 'imgedge', load: () => timedLoad({ baseUrl: edge.url, paths: order.map((i) => variants[i]!), connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
+      { name: 'nginx static', load: () => timedLoad({ baseUrl: nginx.url, paths: order.map((i) => `/${i}.webp`), connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
+    ]);
+    const r = ratio(sides[0]!, sides[1]!);
+    return {
+      id: 'hot-set', title: 'Hot set', setup: `Zipf (s = 1) over ${variants.length} WebP variants, ${(bytes / 1024 ** 2).toFixed(1)} MiB in all (memory tier ${(tierBytes / MiB).toFixed(0)} MiB), 32 connections`, sides,
+      target: { text: '≥ 0.80 × nginx (hot-hit target)', value: `${r.toFixed(2)} ×`, met: r >= 0.8 }, notes: [],
+    };
+  } finally {
+    await nginx.stop();
+  }
+}
+
+/** Disk hits: the same variants, asked for uniformly, through an edge whose memory tier holds an eighth of them. */
+export async function diskHits(ctx: BenchContext, edge: Child, variants: string[], memoryBytes: number, setBytes: number): Promise<ScenarioResult> {
+  ctx.log(`disk hits: ${variants.length} variants, ${(setBytes / 1024 ** 2).toFixed(1)} MiB, memory tier ${(memoryBytes / 1024 ** 2).toFixed(1)} MiB`);
+  const root = path.join(ctx.workDir, 'nginx-set');
+  const random = seededRandom(11);
+  const order = Array.from({ length: 200_000 }, () => Math.floor(random() * variants.length));
+  const nginx = await startNginx(root, ctx.workDir);
+  try {
+    const before = await edgeCounters(edge.url);
+    const sides = await sideBySide(ctx, [
+      { name: 'imgedge', load: () => timedLoad({ baseUrl: edge.url, paths: order.map((i) => variants[i]!), connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
+      { name: 'nginx static', load: () => timedLoad({ baseUrl: nginx.url, paths: order.map((i) => `/${i}.webp`), connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
+    ]);
+    const after = await edgeCounters(edge.url);
+    const delta = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    const fromDisk = delta('imgedge_cache_hits_total{tier="disk"}');
+    const fromMemory = delta('imgedge_cache_hits_total{tier="memory"}');
+    const r = ratio(sides[0]!, sides[1]!);
+    return {
+      id: 'disk-hits', title: 'Disk hits', sides,
+      setup: `uniform over the same ${variants.length} variants (${(setBytes / 1024 ** 2).toFixed(1)} MiB) with a ${(memoryBytes / 1024 ** 2).toFixed(1)} MiB memory tier, 32 connections`,
+      target: { text: '≥ 0.50 × nginx', value: `${r.toFixed(2)} ×`, met: r >= 0.5 },
+      notes: [`${Math.round((100 * fromDisk) / Math.max(1, fromDisk + fromMemory))} % of the edge's hits were read from disk (${fromDisk} of ${fromDisk + fromMemory})`],
+    };
+  } finally {
+    await nginx.stop();
+  }
+}
+
+/**
+ * Distinct (source, width) pairs of the 2725×2225 sources for one round: widths 600…1799 taken
+ * by residue, so every round asks for the same spread of sizes and no round repeats another's.
+ */
+function missJobs(fixtures: FixtureSet, round: number, rounds: number): { source: number; width: number }[] {
+  const jobs = [];
+  for (let w = 600 + round; w < 1800; w += rounds) for (let s = 0; s < fixtures.miss; s++) jobs.push({ source: s, width: w });
+  return jobs;
+}
+
+export async function misses(ctx: BenchContext, edge: Child): Promise<ScenarioResult> {
+  const concurrency = 4;
+  ctx.log(`misses: every request a new JPEG variant of a 2725×2225 source, ${concurrency} at a time`);
+  // The sources are fetched once before, so the edge's misses are transforms, as sharp's loop is.
+  await fetchAll(edge.url, Array.from({ length: ctx.fixtures.miss }, (_, s) => `/miss/${s}.jpg?w=64&fm=jpg&q=80`), {});
+  const ipx = await startIpx(ctx.fixtures.dir, ctx.workDir, sharpEnv());
+  let round = { edge: 0, sharp: 0, ipx: 0 };
+  const next = (side: keyof typeof round) => missJobs(ctx.fixtures, round[side]++, ctx.rounds);
+  try {
+    const sides = await sideBySide(ctx, [
+      {
+        name: 'imgedge',
+        load: () => timedLoad({ baseUrl: edge.url, paths: next('edge').map((j) => `/miss/${j.source}.jpg?w=${j.width}&fm=jpg&q=80`), connections: concurrency, seconds: ctx.seconds }),
+      },
+      {
+        name: 'sharp loop',
+        load: async () => {
+          const jobs = next('sharp').map((j) => ({ file: path.join(ctx.fixtures.dir, 'miss', `${j.source}.jpg`), width: j.width }));
+          const args = path.join(ctx.workDir, 'sharp-loop.json');
+          await writeFile(args, JSON.stringify({ jobs, concurrency, seconds: ctx.seconds, quality: 80 }));
+          const { stdout } = await run(process.execPath, [path.join(path.dirname(new URL(import.meta.url).pathname), 'sharp-loop.js'), args], { env: { ...process.env, ...sharpEnv() } });
+          return JSON.parse(stdout) as LoadResult;
+        },
+      },
+      {
+        name: 'ipx',
+        load: () => timedLoad({ baseUrl: ipx.url, paths: next('ipx').map((j) => `/w_${j.width},f_jpeg,q_80/miss/${j.source}.jpg`), connections: concurrency, seconds: ctx.seconds }),
+      },
+    ]);
+    const r = ratio(sides[0]!, sides[1]!);
+    return {
+      id: 'misses', title: 'Misses', sides,
+      setup: `w = 600…1799 of four 2725×2225 JPEGs → JPEG q80, every request distinct, ${concurrency} at a time (the edge transforms 2 per core)`,
+      target: { text: '≥ 0.90 × sharp', value: `${r.toFixed(2)} ×`, met: r >= 0.9 },
+      notes: [`ipx: ${ratio(sides[2]!, sides[1]!).toFixed(2)} × sharp (ipx encodes with sharp's plain JPEG settings, no trellis quantisation)`],
+    };
+  } finally {
+    await ipx.stop();
+  }
+}
+
+/** 90 % hot-set hits (Zipf), 10 % new WebP variants. */
+export function mixedPaths(fixtures: FixtureSet, variants: string[], count: number, offset: number): string[] {
+  const order = zipfSequence(variants.length, count, 1.0, 13 + offset);
+  let miss = offset;
+  return order.map((i, n) => {
+    if (n % 10 !== 9) return variants[i]!;
+    const m = miss++;
+    // widths 201…699 but not the hot set's tens: 20 sources × 450 = 9 000 variants no other request asks for
+    const k = Math.floor(m / fixtures.hot) % 450;
+    return `/hot/${m % fixtures.hot}.jpg?w=${201 + Math.floor(k / 9) * 10 + (k % 9)}&auto=format`;
+  });
+}
+
+export async function mixed(ctx: BenchContext, edge: Child, variants: string[]): Promise<{ result: ScenarioResult; rss: ScenarioResult }> {
+  ctx.log('mixed: 90 % hits, 10 % misses');
+  let offset = 0;
+  const sides = await sideBySide(ctx, [
+    {
+      name: 'imgedge',
+      load: () => {
+        const paths = mixedPaths(ctx.fixtures, variants, 50_000, offset);
+        offset += 2_000;
+        return timedLoad({ baseUrl: edge.url, paths, connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP });
+      },
+    },
+  ]);
+  ctx.log('memory: 10 000 mixed requests to warm up (the memory tier fills), then 20 000');
+  // misses of the RSS run start past those of the timed runs
+  const warm = mixedPaths(ctx.fixtures, variants, 10_000, 4_000);
+  await countedLoad({ baseUrl: edge.url, paths: warm, count: warm.length, concurrency: 32, headers: ACCEPT_WEBP });
+  const before = await settledMemory(edge);
+  const checkpoints = [before.rssMiB];
+  const cache: Record<string, number> = {};
+  const runs: LoadResult[] = [];
+  for (let part = 0; part < 4; part++) {
+    const paths = mixedPaths(ctx.fixtures, variants, 5_000, 5_000 + part * 500);
+    const counted = await countedLoad({ baseUrl: edge.url, paths, count: paths.length, concurrency: 32, headers: ACCEPT_WEBP });
+    for (const [k, v] of Object.entries(counted.cache)) cache[k] = (cache[k] ?? 0) + v;
+    runs.push(counted);
+    checkpoints.push((await memoryOf(edge.pid)).rssMiB);
+  }
+  const after = await settledMemory(edge);
+  checkpoints[checkpoints.length - 1] = after.rssMiB;
+  const counted = combine('imgedge', runs);
+  const growth = (after.rssMiB - before.rssMiB) / before.rssMiB;
+  const series = checkpoints.map((m) => m.toFixed(0)).join(' → ');
+  ctx.log(`  RSS every 5 000 requests: ${series} MiB (${(100 * growth).toFixed(1)} %), X-Cache ${JSON.stringify(cache)}`);
+  return {
+    result: { id: 'mixed', title: 'Mixed', setup: '90 % hot-set hits (Zipf), 10 % new WebP variants (w = 201…699) of 1200×800 sources, 32 connections', sides, notes: [] },
+    rss: {
+      id: 'rss-growth', title: 'Memory over 20 000 mixed requests', sides: [counted],
+      setup: `after 10 000 mixed requests to warm up, 20 000 more (X-Cache: ${Object.entries(cache).map(([k, v]) => `${k} ${v}`).join(', ')}), 32 at a time; RSS read 2 s after the load stops`,
+      target: { text: 'RSS grows < 10 %', value: `${before.rssMiB.toFixed(0)} → ${after.rssMiB.toFixed(0)} MiB (${growth >= 0 ? '+' : ''}${(100 * growth).toFixed(1)} %)`, met: growth < 0.1 },
+      notes: [`RSS every 5 000 requests: ${series} MiB`],
+    },
+  };
+}
+
+/** RSS once the load has stopped for 2 s (allocators hand back freed pages after a short delay). */
+async function settledMemory(edge: Child): Promise<{ rssMiB: number }> {
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  return memoryOf(edge.pid);
+}
+
+export async function stampede(ctx: BenchContext, edge: Child): Promise<ScenarioResult> {
+  ctx.log('stampede: 200 concurrent requests for one uncached variant');
+  const source = `/big/${1000 + Math.floor(Date.now() % 100_000)}.jpg`;
+  const before = await edgeCounters(edge.url);
+  const result = await countedLoad({ baseUrl: edge.url, paths: [`${source}?w=1200&fm=jpg&q=80`], count: 200, concurrency: 200 });
+  const after = await edgeCounters(edge.url);
+  const transforms = (after.get('imgedge_transform_seconds_count') ?? 0) - (before.get('imgedge_transform_seconds_count') ?? 0);
+  const fetches = ctx.origin.fetches.get(source) ?? 0;
+  ctx.log(`  origin fetches ${fetches}, transforms ${transforms}, statuses ${JSON.stringify(result.statuses)}`);
+  return {
+    id: 'stampede', title: 'Stampede', sides: [{ name: 'imgedge', ...result }],
+    setup: '200 connections ask at once for one variant (w = 1200 JPEG) of an 8-megapixel source nobody asked for before',
+    target: { text: '1 origin fetch, 1 transform', value: `${fetches} fetch, ${transforms} transform; ${JSON.stringify(result.statuses)}`, met: fetches === 1 && transforms === 1 && result.statuses['200'] === 200 },
+    notes: [],
+  };
+}
+
+/** Peak RSS of a fresh edge while 64 misses of 8-megapixel JPEGs are in flight (two waves). */
+export async function bigMisses(ctx: BenchContext, edge: Child, allocator: 'jemalloc' | 'glibc'): Promise<ScenarioResult> {
+  ctx.log(`memory: 64 concurrent misses of 8-megapixel JPEGs, two waves (${allocator})`);
+  const paths = Array.from({ length: 128 }, (_, i) => `/big/${i}.jpg?w=${1600 + (i % 64)}&fm=jpg&q=80`);
+  const result = await countedLoad({ baseUrl: edge.url, paths, count: paths.length, concurrency: 64 });
+  const { peakMiB } = await memoryOf(edge.pid);
+  ctx.log(`  peak RSS ${peakMiB.toFixed(0)} MiB, statuses ${JSON.stringify(result.statuses)}`);
+  const setup = `128 distinct 3464×2309 sources → JPEG w = 1600…1663, 64 at a time, on a freshly started edge (${allocator === 'jemalloc' ? 'bin/imgedge-start: jemalloc' : "IMGEDGE_JEMALLOC=0: glibc's malloc, for comparison"})`;
+  const value = `${peakMiB.toFixed(0)} MiB; ${JSON.stringify(result.statuses)}`;
+  if (allocator === 'glibc') {
+    return { id: 'big-misses-glibc', title: '64 misses of 8 MP JPEGs, glibc malloc', sides: [{ name: 'imgedge', ...result }], setup, notes: [`peak RSS ${value}`] };
+  }
+  return {
+    id: 'big-misses', title: '64 misses of 8 MP JPEGs', sides: [{ name: 'imgedge', ...result }], setup,
+    // 512 MB = 512 × 10⁶ bytes, the stricter reading
+    target: { text: 'peak RSS ≤ 512 MB', value, met: peakMiB * MiB <= 512e6 && result.statuses['200'] === paths.length },
+    notes: [],
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * The miss baseline: sharp itself doing what the edge does for `?w=<w>&fm=jpg&q=<q>` — decode with
+ * auto-orientation, resize to the width, sRGB, the edge's JPEG settings (src/transform/encode.ts)
+ * — over the same (source, width) list, `concurrency` at a time, for `seconds`. Prints one JSON line.
+ * Usage: sharp-loop.js <file.json: {jobs: [{file, width}], concurrency, seconds, quality}>
+ */
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+
+interface Args { jobs: { file: string; width: number }[]; concurrency: number; seconds: number; quality: number }
+const args = JSON.parse(await readFile(process.argv[2] ?? '', 'utf8')) as Args;
+sharp.cache(false); // as the edge runs it
+
+const sources = new Map<string, Buffer>();
+for (const { file } of args.jobs) if (!sources.has(file)) sources.set(file, await readFile(file));
+
+const latencies: number[] = [];
+let next = 0;
+const deadline = performance.now() + args.seconds * 1000;
+const started = performance.now();
+async function worker(): Promise<void> {
+  while (performance.now() < deadline) {
+    const job = args.jobs[next++ % args.jobs.length]!;
+    const t = performance.now();
+    await sharp(sources.get(job.file)!, { failOn: 'error', autoOrient: true })
+      .resize({ width: job.width })
+      .toColourspace('srgb')
+      .jpeg({ quality: args.quality, chromaSubsampling: '4:2:0', trellisQuantisation: true, overshootDeringing: true, quantisationTable: 3, optimiseScans: false, progressive: false })
+      .toBuffer();
+    latencies.push(performance.now() - t);
+  }
+}
+await Promise.all(Array.from({ length: args.concurrency }, worker));
+const seconds = (performance.now() - started) / 1000;
+latencies.sort((a, b) => a - b);
+const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+process.stdout.write(JSON.stringify({ requests: latencies.length, seconds, rps: latencies.length / seconds, p50Ms: at(0.5), p99Ms: at(0.99), errors: 0 }) + '\n');
