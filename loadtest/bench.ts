@@ -4,7 +4,7 @@
  * Options: --seconds N (each timed run, default 10), --rounds N (interleaved runs per side, default 3),
  * --keep (leave the work directory: cache, logs, nginx files).
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,14 +28,12 @@ const { values: opts } = parseArgs({
 });
 const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
+/** A tool's version from its output; some (nginx -v) print it on stderr. */
 function version(cmd: string, args: string[], pattern: RegExp): string {
-  try {
-    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return pattern.exec(out)?.[1] ?? out.trim();
-  } catch (err) {
-    const e = err as { stderr?: string };
-    return pattern.exec(e.stderr ?? '')?.[1] ?? 'not found';
-  }
+  const run = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (run.error) return 'not found';
+  const out = `${run.stdout}${run.stderr}`;
+  return pattern.exec(out)?.[1] ?? out.trim();
 }
 
 async function machine(seconds: number, rounds: number): Promise<Machine> {
@@ -66,9 +64,19 @@ async function withEdge<T>(ctx: BenchContext, cacheDir: string, memoryBytes: num
   }
 }
 
+/** Timed runs per round: hot hit 3, hot set 2, mixed 1, misses 3, disk hits 2. */
+const TIMED_RUNS_PER_ROUND = 11;
+
 async function main(): Promise<void> {
   const seconds = Number(opts.seconds);
   const rounds = Number(opts.rounds);
+  if (!(seconds > 0 && rounds >= 1)) throw new Error('--seconds and --rounds must be positive numbers');
+  // The whole run's bound: twice the timed runs plus 15 minutes for warming and the counted runs.
+  const limitMs = (2 * TIMED_RUNS_PER_ROUND * seconds * rounds + 15 * 60) * 1000;
+  setTimeout(() => {
+    process.stderr.write(`loadtest: still running after ${Math.round(limitMs / 60_000)} minutes; stopping\n`);
+    process.exit(2);
+  }, limitMs).unref();
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'imgedge-bench-'));
   log(`work directory ${workDir}`);
   const fixtures = await drawFixtures(ROOT, log);

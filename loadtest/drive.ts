@@ -117,7 +117,8 @@ export interface CountedResult extends LoadResult {
 
 /** Exactly `count` requests, `concurrency` at a time, from this process (for runs bounded by count). */
 export async function countedLoad(o: { baseUrl: string; paths: string[]; count: number; concurrency: number; headers?: Record<string, string> }): Promise<CountedResult> {
-  const pool = new Pool(o.baseUrl, { connections: o.concurrency, pipelining: 1 });
+  // A server that stops answering fails the run instead of hanging it.
+  const pool = new Pool(o.baseUrl, { connections: o.concurrency, pipelining: 1, headersTimeout: 60_000, bodyTimeout: 60_000 });
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   const cache: Record<string, number> = {};
