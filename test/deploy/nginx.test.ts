@@ -197,11 +197,16 @@ describe('nginx in front of two edge nodes (nginx/imgedge.conf)', () => {
     assert.match(production, /^\s*server 10\.0\.0\.12:8080 max_fails=3 fail_timeout=10s;$/m);
     assert.match(production, /rate=50r\/s;/);
     assert.match(production, /^\s*proxy_pass http:\/\/imgedge;$/m);
+    assert.match(production, /^\s*proxy_cache imgedge_micro;$/m);
+    assert.match(production, /^\s*proxy_cache_valid 200 1s;$/m);
     assert.doesNotMatch(production, /\{\{/);
-    // `nginx -t` binds the listen addresses, so those (and the log path) are the test's own here.
+    // `nginx -t` binds the listen addresses and creates the micro-cache folder, so those (and the
+    // log path) are the test's own here.
     const productionDir = path.join(prefix, 'production');
     const listen = { HTTP_LISTEN: [`127.0.0.1:${await freePort()}`], HTTPS_LISTEN: [`127.0.0.1:${await freePort()}`] };
-    const imgedgeConf = renderImgedgeConf({ ...productionValues, ...listen, ACCESS_LOG: path.join(productionDir, 'logs', 'access.log') });
+    const imgedgeConf = renderImgedgeConf({
+      ...productionValues, ...listen, ACCESS_LOG: path.join(productionDir, 'logs', 'access.log'), MICRO_CACHE_PATH: path.join(prefix, 'micro-production'),
+    });
     const productionConf = await renderNginx({ nodes: [], listenPort: 0, tlsPort: 0, ...cert, allowNets: [], prefix: productionDir, imgedgeConf });
     const productionTested = await nginxTest(productionConf);
     assert.ok(productionTested!.ok, productionTested!.output);

@@ -82,6 +82,8 @@ export interface NginxOptions {
   extra?: Record<string, string | string[]>;
   /** an already rendered imgedge.conf to use as it is (the listen and node options are then ignored) */
   imgedgeConf?: string;
+  /** worker processes (default 2) */
+  workers?: number;
 }
 
 interface Renderer {
@@ -113,6 +115,7 @@ export async function renderNginx(opts: NginxOptions): Promise<string> {
     TLS_KEY: opts.keyFile,
     ADMIN_NETS: opts.allowNets,
     ACCESS_LOG: path.join(prefix, 'logs', 'access.log'),
+    MICRO_CACHE_PATH: path.join(prefix, 'tmp', 'micro'),
     ...(opts.rate !== undefined ? { RATE: opts.rate } : {}),
     ...(opts.burst !== undefined ? { RATE_BURST: String(opts.burst) } : {}),
     ...(opts.rateLimitExempt !== undefined ? { RATE_LIMIT_EXEMPT: opts.rateLimitExempt } : {}),
@@ -130,7 +133,7 @@ export async function renderNginx(opts: NginxOptions): Promise<string> {
       '# Written by test/helpers/nginx.ts for one test run.',
       // As root, workers would run as "nobody" and could not enter the 0700 temp prefix.
       ...(process.getuid?.() === 0 ? ['user root;'] : []),
-      'worker_processes 2;',
+      `worker_processes ${opts.workers ?? 2};`,
       `pid ${path.join(prefix, 'nginx.pid')};`,
       `error_log ${path.join(prefix, 'logs', 'error.log')} info;`,
       'events { worker_connections 1024; }',
