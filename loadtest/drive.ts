@@ -21,6 +21,8 @@ export interface LoadResult {
   p99Ms: number;
   /** socket errors, timeouts and answers that are not 2xx/3xx */
   errors: number;
+  /** CPU time the server spent (all its threads), in ms, when measured */
+  cpuMs?: number;
 }
 
 export interface LoadOptions {

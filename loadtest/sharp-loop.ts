@@ -32,6 +32,7 @@ async function worker(): Promise<void> {
 }
 await Promise.all(Array.from({ length: args.concurrency }, worker));
 const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage();
 latencies.sort((a, b) => a - b);
 const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-process.stdout.write(JSON.stringify({ requests: latencies.length, seconds, rps: latencies.length / seconds, p50Ms: at(0.5), p99Ms: at(0.99), errors: 0 }) + '\n');
+process.stdout.write(JSON.stringify({ requests: latencies.length, seconds, rps: latencies.length / seconds, p50Ms: at(0.5), p99Ms: at(0.99), errors: 0, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n');
