@@ -139,6 +139,9 @@ export async function renderNginx(opts: NginxOptions): Promise<string> {
       'events { worker_connections 1024; }',
       'http {',
       '    default_type application/octet-stream;',
+      // as Debian's /etc/nginx/nginx.conf, which the template is included from in production
+      '    sendfile on;',
+      '    tcp_nopush on;',
       `    client_body_temp_path ${tmp('body')};`,
       `    proxy_temp_path ${tmp('proxy')};`,
       `    fastcgi_temp_path ${tmp('fastcgi')};`,
