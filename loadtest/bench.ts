@@ -2,10 +2,11 @@
  * `npm run loadtest`: every scenario of issue 7 against loopback servers this run starts, then
  * docs/BENCHMARKS.md and docs/benchmarks.svg. Exits 1 when a target is not met.
  * Options: --seconds N (each timed run, default 10), --rounds N (interleaved runs per side, default 3),
- * --keep (leave the work directory: cache, logs, nginx files).
+ * --keep (leave the work directory: cache, logs, nginx files), --report-only (rewrite the report
+ * from docs/benchmarks.json, the last run's results, without measuring).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,7 +25,12 @@ const MiB = 1024 ** 2;
 /** The hit edge's memory tier: the hot set (about 10 MiB) fits; the mixed run's new variants fill the rest during its warm-up. */
 const HOT_TIER = 24 * MiB;
 const { values: opts } = parseArgs({
-  options: { seconds: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' }, keep: { type: 'boolean', default: false } },
+  options: {
+    seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
+    keep: { type: 'boolean', default: false },
+    'report-only': { type: 'boolean', default: false },
+  },
 });
 const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
@@ -67,7 +73,24 @@ async function withEdge<T>(ctx: BenchContext, cacheDir: string, memoryBytes: num
 /** Timed runs per round: hot hit 3, hot set 2, mixed 1, misses 3, disk hits 2. */
 const TIMED_RUNS_PER_ROUND = 11;
 
+const DOCS = path.join(ROOT, 'docs');
+const RESULTS_JSON = path.join(DOCS, 'benchmarks.json');
+
+/** BENCHMARKS.md, the chart, and the raw results they were made from (for --report-only). */
+async function writeReport(results: ScenarioResult[], m: Machine): Promise<void> {
+  await writeFile(path.join(DOCS, 'BENCHMARKS.md'), markdown(results, m));
+  await writeFile(path.join(DOCS, 'benchmarks.svg'), chart(results));
+  await writeFile(RESULTS_JSON, JSON.stringify({ machine: m, results }, null, 2) + '\n');
+}
+
 async function main(): Promise<void> {
+  if (opts['report-only']) {
+    // Re-renders the report from the last run's results (after a change to report.ts).
+    const { machine: m, results } = JSON.parse(await readFile(RESULTS_JSON, 'utf8')) as { machine: Machine; results: ScenarioResult[] };
+    await writeReport(results, m);
+    log('rewrote docs/BENCHMARKS.md and docs/benchmarks.svg from docs/benchmarks.json');
+    return;
+  }
   const seconds = Number(opts.seconds);
   const rounds = Number(opts.rounds);
   if (!(seconds > 0 && rounds >= 1)) throw new Error('--seconds and --rounds must be positive numbers');
@@ -115,9 +138,7 @@ async function main(): Promise<void> {
     await origin.close();
     if (!opts.keep) await rm(workDir, { recursive: true, force: true });
   }
-  const docs = path.join(ROOT, 'docs');
-  await writeFile(path.join(docs, 'BENCHMARKS.md'), markdown(results, await machine(seconds, rounds)));
-  await writeFile(path.join(docs, 'benchmarks.svg'), chart(results));
+  await writeReport(results, await machine(seconds, rounds));
   const unmet = results.filter((r) => r.target && !r.target.met);
   for (const r of results) if (r.target) log(`${r.target.met ? 'met    ' : 'NOT MET'} ${r.title}: ${r.target.text} — ${r.target.value}`);
   log(`wrote docs/BENCHMARKS.md and docs/benchmarks.svg`);

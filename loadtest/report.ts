@@ -42,8 +42,8 @@ export function chart(results: ScenarioResult[]): string {
       rows.push({ label: `${r.title}: ${s.name}`, value: s.rps / baseline.rps, ...(target && s.name === 'imgedge' ? { target } : {}), baseline: baseline.name });
     }
   }
-  const width = 720;
-  const left = 220;
+  const width = 860;
+  const left = 330;
   const barArea = width - left - 80;
   const rowHeight = 34;
   const top = 40;
@@ -81,6 +81,7 @@ function ceiling(results: ScenarioResult[]): string {
   const nginx = hot?.sides.find((s) => s.name === 'nginx static');
   const bare = hot?.sides.find((s) => s.name === 'bare node:http');
   const edge = hot?.sides.find((s) => s.name === 'imgedge');
+  const front = hot?.sides.find((s) => s.name.startsWith('nginx/imgedge.conf'));
   if (!nginx || !bare || !edge) return '';
   return `
 ## Reading the hit ratios
@@ -90,8 +91,13 @@ from memory, with no routing, cache or log at all, reaches ${(bare.rps / nginx.r
 single Node.js process can show here, so a hit target above it cannot be met by tuning the edge.
 The edge reaches ${(edge.rps / bare.rps).toFixed(2)} × that ceiling on the hot hit; what is left is its request log line, its
 metrics, the cache lookup and the response headers. nginx answers from the page cache with
-sendfile and no user-space copy, in C, and logs from a buffer.
-`;
+sendfile, without copying the body through user space, in C.
+${front ? `
+As deployed, nginx/imgedge.conf sits in front of the nodes and answers a hot variant itself for a
+second at a time (its micro-cache, nginx/README.md): ${(front.rps / nginx.rps).toFixed(2)} × nginx static on the hot hit, ${(front.rps / edge.rps).toFixed(1)} × the
+edge alone. The rest of that gap is the proxy's own work per request (cache lookup, the JSON log
+line with upstream timings, the rate limiter), which a static file does not do.
+` : ''}`;
 }
 
 export function markdown(results: ScenarioResult[], m: Machine): string {
