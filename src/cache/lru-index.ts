@@ -1,4 +1,3 @@
-import type { EntrySummary } from './types.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 

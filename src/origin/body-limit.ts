@@ -1,5 +1,4 @@
 import { EdgeError } from '../http/errors.js';
-import type { HeadInspector } from './types.js';
 
 export function tooLarge(limit: number): EdgeError {
   return new EdgeError('EDGE_ORIGIN_TOO_LARGE', 413, `the source is larger than the ${limit}-byte limit`, { limit });
