@@ -343,7 +343,6 @@ export class DiskStore implements CacheStore {
   }
 }
 
-/** Reads only the header of an entry file; undefined when unreadable or damaged. */
 /**
  * The file's bytes when it is exactly `size` long, else undefined: open, one read of size + 1
  * bytes, and a close nobody waits for (two trips to the thread pool instead of readFile's four).
@@ -362,6 +361,7 @@ function readIfSized(path: string, size: number): Promise<Buffer | undefined> {
   });
 }
 
+/** Reads only the header of an entry file; undefined when unreadable or damaged. */
 async function readEntryHeader(
   path: string,
 ): Promise<{ meta: CacheEntryMeta; size: number; mtimeMs: number } | undefined> {

@@ -43,8 +43,8 @@ export interface ImageResponse {
 const OWN_HEADERS = new Set(['content-type', 'etag', 'cache-control', 'vary', 'x-cache', 'x-content-type-options', 'server-timing', 'content-length', 'content-security-policy']);
 
 export function sendImage(req: IncomingMessage, res: ServerResponse, r: ImageResponse): void {
-  // A flat [name, value, …] list: building an object by spreading the stored headers cost more
-  // than anything else a cache hit does in JavaScript (docs/BENCHMARKS.md).
+  // A flat [name, value, …] list: an object spread from the stored headers was the costliest
+  // JavaScript of a cache hit in the profile; without it hits ran about 1.5× as fast.
   const headers: (string | number)[] = [
     'content-type', r.contentType,
     'etag', r.etag,

@@ -4,9 +4,9 @@ export type { Logger };
 
 /**
  * One JSON line per event on stdout. Written asynchronously: lines that arrive while a write is
- * in flight go out together in the next one, so a busy edge makes one write() per batch instead
- * of one per request (about a quarter of a hit's cost when synchronous; docs/BENCHMARKS.md).
- * `flushLogs` writes what is pending, before the process exits.
+ * in flight go out together in the next one, so the event loop never waits on a write(2) of the
+ * log (a slow log disk or a full pipe would otherwise stall every request). `flushLogs` writes
+ * what is pending, before the process exits.
  */
 export function createLogger(level: string): Logger {
   return pino(
