@@ -5,9 +5,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { countedLoad, timedLoad, type LoadResult } from './drive.js';
 import type { FixtureSet } from './fixtures.js';
-import { cpuMsOf, edgeCounters, memoryOf, sharpEnv, startBareNode, startIpx, startNginx, type Child, type CountingOrigin } from './servers.js';
+import { cpuMsOf, edgeCounters, memoryOf, sharpEnv, startBareNode, startIpx, startStaticNginx, type Child, type CountingOrigin } from './servers.js';
 import { zipfSequence, seededRandom } from './zipf.js';
-import { makeTestCert, renderNginx, startNginx as startFrontNginx } from '../test/helpers/nginx.js';
+import { makeTestCert, renderNginx, startNginx } from '../test/helpers/nginx.js';
 import { freePort } from '../test/helpers/processes.js';
 
 const run = promisify(execFile);
@@ -111,7 +111,7 @@ async function startFront(ctx: BenchContext, edge: Child): Promise<{ url: string
     nodes: [edge.url.replace('http://', '')], listenPort: port, tlsPort, ...cert, prefix, workers: 1,
     allowNets: ['127.0.0.1'], rateLimitExempt: ['127.0.0.1'],
   });
-  const nginx = await startFrontNginx(conf);
+  const nginx = await startNginx(conf);
   return nginx && { url: `http://127.0.0.1:${port}`, stop: () => nginx.stop() };
 }
 
@@ -121,7 +121,7 @@ export async function hotHit(ctx: BenchContext, edge: Child): Promise<ScenarioRe
   const [body] = await fetchAll(edge.url, [variant], ACCEPT_WEBP);
   const root = path.join(ctx.workDir, 'nginx-hot');
   await writeBaselineFiles(root, ['hot.webp'], [body!]);
-  const nginx = await startNginx(root, ctx.workDir);
+  const nginx = await startStaticNginx(root, ctx.workDir);
   const bare = await startBareNode(path.join(root, 'hot.webp'), 'image/webp', ctx.workDir);
   const front = await startFront(ctx, edge);
   try {
@@ -157,7 +157,7 @@ export async function hotSet(ctx: BenchContext, edge: Child, variants: string[],
   ctx.log(`hot set: Zipf over ${variants.length} variants in the memory tier`);
   const root = path.join(ctx.workDir, 'nginx-set');
   const order = zipfSequence(variants.length, 200_000, 1.0, 7);
-  const nginx = await startNginx(root, ctx.workDir);
+  const nginx = await startStaticNginx(root, ctx.workDir);
   const front = await startFront(ctx, edge);
   try {
     const sides = await sideBySide(ctx, [
@@ -182,7 +182,7 @@ export async function diskHits(ctx: BenchContext, edge: Child, variants: string[
   const root = path.join(ctx.workDir, 'nginx-set');
   const random = seededRandom(11);
   const order = Array.from({ length: 200_000 }, () => Math.floor(random() * variants.length));
-  const nginx = await startNginx(root, ctx.workDir);
+  const nginx = await startStaticNginx(root, ctx.workDir);
   try {
     const before = await edgeCounters(edge.url);
     const sides = await sideBySide(ctx, [

@@ -114,7 +114,7 @@ export async function startEdge(config: Record<string, unknown>, workDir: string
 }
 
 /** nginx, one worker (as the edge is one process), serving `root` with the usual static-file settings. */
-export async function startNginx(root: string, workDir: string): Promise<Child> {
+export async function startStaticNginx(root: string, workDir: string): Promise<Child> {
   const port = await freePort();
   const conf = path.join(workDir, `nginx-${port}.conf`);
   await writeFile(conf, `
