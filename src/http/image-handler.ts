@@ -42,9 +42,15 @@ function pickLanguage(header: string | undefined, languages: string[]): string |
 /** How long a browser may keep the WebP it got while its AVIF is still being made. */
 const PENDING_AVIF_MAX_AGE = 60;
 
-interface Lookup {
+export interface Lookup {
   cached: CacheEntry | undefined;
   cacheMs: number;
+}
+
+/** A lookup already made for `key` (by the fast path), for the full path to reuse. */
+export interface PriorLookup {
+  key: CacheKey;
+  lookup: Lookup;
 }
 
 interface Answer {
@@ -56,7 +62,7 @@ interface Answer {
   cacheMs: number;
 }
 
-async function lookup(deps: Pick<ImageDeps, 'cache'>, key: CacheKey): Promise<Lookup> {
+export async function lookup(deps: Pick<ImageDeps, 'cache'>, key: CacheKey): Promise<Lookup> {
   const started = performance.now();
   const cached = await deps.cache.get(key);
   return { cached, cacheMs: performance.now() - started };
@@ -165,40 +171,38 @@ export async function handleImage(
   parsed: ParsedParams,
   log: RequestLog,
   deps: ImageDeps,
+  prior?: PriorLookup,
 ): Promise<void> {
   const { site, url } = target;
   const accepted = parsed.params.auto.format ? acceptedFormats(req.headers.accept, site.config.formats) : undefined;
   const request = new ImageRequest(site, url, parsed, deps, pickLanguage(req.headers['accept-language'], site.config.languages));
   const key = request.keyFor(accepted);
   log.cache = 'MISS';
+  // The fast path looked this key up already (and found it expired or missing): not again.
+  const first = prior?.key.variantHash === key.variantHash ? prior.lookup : await request.lookup(key);
   let answer: Answer;
   if (accepted?.avif && site.config.formats.avifInBackground) {
-    answer = await answerWithoutWaitingForAvif(request, key, accepted, deps);
+    answer = await answerWithoutWaitingForAvif(request, key, accepted, deps, first);
   } else {
-    answer = await request.answer(key, accepted);
+    answer = await request.answerFrom(first, key, accepted);
   }
   const vary = site.config.languages.length > 0 ? 'Accept, Accept-Language' : 'Accept';
   respond(req, res, answer, log, vary);
   if (answer.status === 'HIT' || answer.status === 'MISS') deps.knownVariants.remember(target.id, { site, path: url.pathname, key, vary });
 }
 
-/**
- * A repeat of a request answered before: straight to the cache. False when the entry is gone or
- * expired, for the full path to handle (stale, renewal, miss).
- */
-export async function answerKnownVariant(req: IncomingMessage, res: ServerResponse, known: KnownVariant, log: RequestLog, deps: ImageDeps): Promise<boolean> {
-  const { cached, cacheMs } = await lookup(deps, known.key);
-  return answerKnownFrom(cached, cacheMs, req, res, known, log);
-}
-
-/** answerKnownVariant() without a promise, when the memory tier holds the entry; false otherwise. */
-export function answerKnownFromMemory(req: IncomingMessage, res: ServerResponse, known: KnownVariant, log: RequestLog, deps: ImageDeps): boolean {
+/** The memory tier's lookup for a key, made without waiting; undefined when the tier does not hold it. */
+export function lookupInMemory(deps: Pick<ImageDeps, 'cache'>, key: CacheKey): Lookup | undefined {
   const started = performance.now();
-  const hot = deps.cache.getFromMemory?.(known.key);
-  return answerKnownFrom(hot, performance.now() - started, req, res, known, log);
+  const cached = deps.cache.getFromMemory?.(key);
+  return cached && { cached, cacheMs: performance.now() - started };
 }
 
-function answerKnownFrom(cached: CacheEntry | undefined, cacheMs: number, req: IncomingMessage, res: ServerResponse, known: KnownVariant, log: RequestLog): boolean {
+/**
+ * A repeat of a request answered before, from its lookup: served when the entry is fresh. False
+ * when it is expired or gone, for the full path to handle (stale, renewal, miss) with this lookup.
+ */
+export function answerKnownVariant(req: IncomingMessage, res: ServerResponse, known: KnownVariant, { cached, cacheMs }: Lookup, log: RequestLog): boolean {
   if (!cached || cached.meta.expiresAt <= Date.now()) return false;
   log.site = known.site.config.name;
   log.path = known.path;
@@ -210,10 +214,9 @@ function answerKnownFrom(cached: CacheEntry | undefined, cacheMs: number, req: I
  * AVIF costs ten to a hundred WebP encodes. A cached AVIF is served; otherwise the browser gets
  * what a WebP-only browser gets, for a short time, while the AVIF is made in the background.
  */
-async function answerWithoutWaitingForAvif(request: ImageRequest, key: CacheKey, accepted: AcceptedFormats, deps: ImageDeps): Promise<Answer> {
+async function answerWithoutWaitingForAvif(request: ImageRequest, key: CacheKey, accepted: AcceptedFormats, deps: ImageDeps, found: Lookup): Promise<Answer> {
   // An AVIF the cache holds, fresh or expired, goes the usual way (hit, stale, renewal).
-  const lookup = await request.lookup(key);
-  if (lookup.cached) return request.answerFrom(lookup, key, accepted);
+  if (found.cached) return request.answerFrom(found, key, accepted);
   const fallback = await request.answer(request.keyFor({ avif: false, webp: accepted.webp }), { avif: false, webp: accepted.webp });
   if (!fallback.cacheable) return fallback;
   const queued = deps.background.enqueue(key.variantHash, async () => {

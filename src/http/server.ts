@@ -18,7 +18,7 @@ import { handleEdgeRoute } from './edge-routes.js';
 import { verifySignature } from './signature.js';
 import { checkVariantBounds } from './variant-bounds.js';
 import { EdgeError } from './errors.js';
-import { answerKnownFromMemory, answerKnownVariant, handleImage, type ImageDeps } from './image-handler.js';
+import { answerKnownVariant, handleImage, lookup, lookupInMemory, type ImageDeps, type PriorLookup } from './image-handler.js';
 import { KnownVariants, type KnownVariant } from './known-variants.js';
 import type { RequestLog } from './request-log.js';
 import { sendError } from './respond.js';
@@ -94,8 +94,11 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
   let inFlight = 0;
   let drained: (() => void) | undefined;
 
-  async function route(req: IncomingMessage, res: ServerResponse, log: RequestLog, target: string, known: KnownVariant | undefined): Promise<void> {
-    if (known && (await answerKnownVariant(req, res, known, log, deps))) return;
+  async function route(req: IncomingMessage, res: ServerResponse, log: RequestLog, target: string, known: KnownVariant | undefined, prior: PriorLookup | undefined): Promise<void> {
+    if (known && !prior) {
+      prior = { key: known.key, lookup: await lookup(deps, known.key) };
+      if (answerKnownVariant(req, res, known, prior.lookup, log)) return;
+    }
     const rawUrl = req.url ?? '/';
     if (rawUrl.length > config.limits.maxUrlLength) throw new EdgeError('EDGE_BAD_PATH', 414, 'the URL is too long');
     const url = parseRequestUrl(rawUrl);
@@ -128,7 +131,7 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
       return;
     }
     checkVariantBounds(parsed.params, site.config.bounds);
-    await handleImage(req, res, { site, url, id: target }, parsed, log, deps);
+    await handleImage(req, res, { site, url, id: target }, parsed, log, deps, prior);
   }
 
   const server = http.createServer((req, res) => {
@@ -152,14 +155,17 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
     };
     const target = KnownVariants.targetOf(req);
     const known = req.method === 'GET' || req.method === 'HEAD' ? deps.knownVariants.get(target) : undefined;
+    // A repeat whose entry the memory tier holds is answered before this callback returns; one it
+    // holds expired goes the full way with that lookup (each request looks its key up once).
+    const inMemory = known && lookupInMemory(deps, known.key);
+    const prior = known && inMemory ? { key: known.key, lookup: inMemory } : undefined;
     try {
-      // A repeat whose entry the memory tier holds is answered before this callback returns.
-      if (known && answerKnownFromMemory(req, res, known, log, deps)) return;
+      if (known && prior && answerKnownVariant(req, res, known, prior.lookup, log)) return;
     } catch (err) {
       fail(err);
       return;
     }
-    route(req, res, log, target, known).catch(fail);
+    route(req, res, log, target, known, prior).catch(fail);
   });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;

@@ -98,7 +98,7 @@ export class EdgeMetrics {
     });
     new Counter({
       name: 'imgedge_cache_hits_total',
-      help: 'Cache hits by the tier that answered',
+      help: 'Cache lookups that found an entry (fresh or expired), by the tier that held it',
       labelNames: ['tier'] as const,
       registers: [this.registry],
       collect() {
