@@ -97,6 +97,14 @@ export interface TransformLimits {
   avifEffort: number;
 }
 
+/** 8-bit interleaved pixels, 3 (RGB) or 4 (RGBA) channels. */
+export interface RawImage {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: number;
+}
+
 /** How hard auto=compress may compress: the perceptual target it searches for (see quality.ts). */
 export type QualityTarget = 'high' | 'medium' | 'low';
 

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { Ssimulacra2Reference, ssimulacra2 } from '../../src/transform/ssimulacra2.js';
+import type { RawImage } from '../../src/transform/types.js';
+
+const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/ssimulacra2');
+
+async function load(name: string): Promise<RawImage> {
+  const { data, info } = await sharp(path.join(fixtures, name)).raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height, channels: info.channels };
+}
+
+interface Pair { original: string; distorted: string; score: number }
+
+describe('SSIMULACRA 2', () => {
+  it('agrees with the reference implementation on every fixture pair (within its own float32 spread)', async () => {
+    const { pairs } = JSON.parse(await readFile(path.join(fixtures, 'reference-scores.json'), 'utf8')) as { pairs: Pair[] };
+    assert.ok(pairs.length >= 6);
+    for (const p of pairs) {
+      const score = ssimulacra2(await load(p.original), await load(p.distorted));
+      assert.ok(Math.abs(score - p.score) <= 0.1, `${p.distorted}: ${score} vs reference ${p.score}`);
+    }
+  });
+
+  it('prepares the original once: repeated comparisons give the one-off score', async () => {
+    const original = await load('landscape.png');
+    const meter = new Ssimulacra2Reference(original);
+    for (const name of ['landscape-q30.png', 'landscape-q70.png', 'landscape-q30.png']) {
+      assert.equal(meter.compare(await load(name)), ssimulacra2(original, await load(name)));
+    }
+  });
+
+  it('ranks heavier compression lower and refuses images of another size', async () => {
+    const meter = new Ssimulacra2Reference(await load('landscape.png'));
+    assert.ok(meter.compare(await load('landscape-q70.png')) > meter.compare(await load('landscape-q30.png')));
+    await assert.rejects(async () => meter.compare(await load('small.png')), /sizes differ/);
+  });
+});
