@@ -4,22 +4,13 @@
  * truecolour, whichever is smaller). Both start from one raw reference of the output.
  */
 import sharp, { type Sharp } from 'sharp';
+import { measurementView } from './measure-view.js';
 import { planPng, pngOptions, type PngPlan } from './png.js';
-import { chooseChroma, encodeCandidate, needsDeringing, searchQuality, type EncodeSettings } from './quality.js';
-import type { RawImage } from './ssim.js';
-import type { EncodePolicy, ImageInfo, OutputChoice, QualityTarget, TransformLimits, TransformParams } from './types.js';
+import { encodeInWorker } from './quality-pool.js';
+import { QUALITY_TARGETS, chooseChroma, decodeRaw, meterFor, searchQuality, type EncodeSettings } from './quality.js';
+import type { EncodePolicy, ImageInfo, OutputChoice, QualityTarget, RawImage, TransformLimits, TransformParams } from './types.js';
 
 export type PerImageMode = 'search' | 'png';
-
-/** Outputs above this many pixels get a fixed quality per target instead of the search. */
-const SEARCH_MAX_PIXELS = 4_000_000;
-
-/** Near the median the search picks on the benchmark (docs/QUALITY.md), per target and format. */
-const LARGE_OUTPUT_QUALITY: Record<QualityTarget, Record<EncodeSettings['format'], number>> = {
-  high: { jpeg: 88, webp: 85, avif: 68 },
-  medium: { jpeg: 82, webp: 80, avif: 62 },
-  low: { jpeg: 74, webp: 74, avif: 52 },
-};
 
 export interface PerImageEncoding {
   body: Buffer;
@@ -51,17 +42,63 @@ function fromRaw(ref: RawImage, timeoutSeconds: number, credits: Record<string, 
   return img.timeout({ seconds: timeoutSeconds });
 }
 
-async function encodePng(ref: RawImage, p: TransformParams, out: OutputChoice, limits: TransformLimits, credits: Record<string, string> | undefined): Promise<Buffer> {
+/** Whether a lossy encode of `ref` stays within the site's target, measured as the search measures. */
+async function withinTarget(ref: RawImage, body: Buffer, target: QualityTarget, limits: TransformLimits): Promise<boolean> {
+  const decoded = await decodeRaw(body, limits.timeoutSeconds);
+  const meter = meterFor(measurementView(ref).image, { format: 'png', alpha: ref.channels === 4 });
+  return meter.compare(measurementView(decoded).image) >= QUALITY_TARGETS[target];
+}
+
+async function encodePng(ref: RawImage, p: TransformParams, out: OutputChoice, limits: TransformLimits, credits: Record<string, string> | undefined, target: QualityTarget): Promise<Buffer> {
   const plan = planPng(ref, { compress: p.auto.compress, requestedPalette: out.palette, ...(p.q !== undefined ? { quality: p.q } : {}) });
   const encode = (pl: PngPlan) => fromRaw(ref, limits.timeoutSeconds, credits).png(pngOptions(pl)).toBuffer();
   const chosen = await encode(plan);
-  // A palette is not always smaller (smooth gradients quantize badly); fm=png8 asked for one.
+  // fm=png8 asked for a palette whatever it costs.
   if (!plan.palette || out.palette) return chosen;
-  const truecolour = await encode({ palette: false, lossless: true });
-  return truecolour.length < chosen.length ? truecolour : chosen;
+  const truecolour = () => encode({ palette: false, lossless: true });
+  // A quantized palette is kept only where it stays within the site's quality target (by the same
+  // metric as every other format), and then only when smaller (smooth gradients quantize badly).
+  if (!plan.lossless && !(await withinTarget(ref, chosen, target, limits))) return truecolour();
+  const full = await truecolour();
+  return full.length < chosen.length ? full : chosen;
 }
 
-/** Renders `img` once to raw pixels, then encodes them the way this image needs. */
+/** What encodePerImage hands to a worker thread: plain data only. */
+export interface PerImageTask {
+  ref: RawImage;
+  mode: PerImageMode;
+  p: TransformParams;
+  out: OutputChoice;
+  limits: TransformLimits;
+  policy: EncodePolicy;
+  info: ImageInfo;
+}
+
+/** Encodes rendered pixels the way this image needs (runs on a worker thread, see quality-pool.ts). */
+export async function encodeRaw(task: PerImageTask): Promise<PerImageEncoding> {
+  const { ref, mode, p, out, limits, policy, info } = task;
+  const credits = creditsFor(info, policy);
+  const size = { width: ref.width, height: ref.height };
+  if (mode === 'png') return { body: await encodePng(ref, p, out, limits, credits, policy.qualityTarget), ...size };
+  const format = out.format as EncodeSettings['format'];
+  const view = measurementView(ref);
+  const explicitChroma = p.chromasub ? (p.chromasub === 420 ? '4:2:0' : '4:4:4') : undefined;
+  const settings: EncodeSettings = {
+    format,
+    progressive: out.progressive,
+    // An explicit chromasub wins (422 keeps full chroma: sharp cannot write 4:2:2).
+    // WebP's lossy mode is 4:2:0 only.
+    chroma: explicitChroma ?? (format === 'webp' ? '4:2:0' : chooseChroma(view.image, policy.qualityTarget)),
+    avifEffort: limits.avifEffort,
+    alpha: ref.channels === 4,
+    timeoutSeconds: limits.timeoutSeconds,
+    ...(credits ? { credits } : {}),
+  };
+  const choice = await searchQuality(ref, settings, policy.qualityTarget, view, !explicitChroma && format !== 'webp');
+  return { body: choice.body, quality: choice.quality, ...size };
+}
+
+/** Renders `img` once to raw pixels (libvips), then encodes them per image on a worker thread. */
 export async function encodePerImage(
   img: Sharp,
   mode: PerImageMode,
@@ -73,28 +110,5 @@ export async function encodePerImage(
 ): Promise<PerImageEncoding> {
   const { data, info: raw } = await img.raw().timeout({ seconds: limits.timeoutSeconds }).toBuffer({ resolveWithObject: true });
   const ref: RawImage = { data, width: raw.width, height: raw.height, channels: raw.channels };
-  const credits = creditsFor(info, policy);
-  const size = { width: ref.width, height: ref.height };
-  if (mode === 'png') return { body: await encodePng(ref, p, out, limits, credits), ...size };
-  const format = out.format as EncodeSettings['format'];
-  const large = ref.width * ref.height > SEARCH_MAX_PIXELS;
-  const explicitChroma = p.chromasub ? (p.chromasub === 420 ? '4:2:0' : '4:4:4') : undefined;
-  const settings: EncodeSettings = {
-    format,
-    progressive: out.progressive,
-    // An explicit chromasub wins (422 keeps full chroma: sharp cannot write 4:2:2).
-    chroma: explicitChroma ?? (large ? '4:2:0' : chooseChroma(ref)),
-    dering: format === 'jpeg' && needsDeringing(ref),
-    avifEffort: limits.avifEffort,
-    alpha: ref.channels === 4,
-    timeoutSeconds: limits.timeoutSeconds,
-    ...(credits ? { credits } : {}),
-  };
-  if (large) {
-    // Searching costs six encodes plus measuring on the main thread: too much at this size.
-    const quality = LARGE_OUTPUT_QUALITY[policy.qualityTarget][format];
-    return { body: await encodeCandidate(ref, settings, quality), quality, ...size };
-  }
-  const choice = await searchQuality(ref, settings, policy.qualityTarget);
-  return { body: choice.body, quality: choice.quality, ...size };
+  return encodeInWorker({ ref, mode, p, out, limits, policy, info });
 }

@@ -4,7 +4,7 @@
  * quantization; otherwise truecolour at the strongest deflate.
  */
 import type { PngOptions } from 'sharp';
-import type { RawImage } from './ssim.js';
+import type { RawImage } from './types.js';
 
 const MAX_PALETTE = 256;
 /** libimagequant's quality ceiling for a lossy palette (sharp sets no floor, so quantizing never fails). */

@@ -1,37 +1,35 @@
 /**
  * auto=compress: the quality of each image is searched, not fixed. Candidates are encoded with the
- * edge's own encoder settings (encode.ts), decoded, and measured against the resized reference with
- * SSIM on luma (ssim.ts); the lowest quality whose mean AND worst windows meet the target wins.
- * Also per image: chroma subsampling (4:4:4 only where 4:2:0 would wash out saturated detail) and
- * JPEG overshoot deringing (subjects on flat white).
+ * edge's own encoder settings (encode.ts), decoded, and scored against the resized reference by
+ * SSIMULACRA 2 (ssimulacra2.ts); the search stops at the lowest quality it finds whose score meets
+ * the site's target, within a small tolerance above it. Chroma subsampling is judged by the same
+ * metric. Large outputs are measured on a mosaic of full-resolution tiles (measure-view.ts).
  */
 import sharp from 'sharp';
 import { applyEncoder } from './encode.js';
-import { SsimReference, chromaDistance, chromaPlanes, type ChromaPlanes, type RawImage, type SsimScore } from './ssim.js';
-import type { OutputChoice, QualityTarget, TransformParams } from './types.js';
-
-export type { RawImage } from './ssim.js';
+import { measurementView, type MeasurementView } from './measure-view.js';
+import { SSIMULACRA2_ALPHA_BACKGROUND, Ssimulacra2Reference } from './ssimulacra2.js';
+import type { OutputChoice, QualityTarget, RawImage, TransformParams } from './types.js';
 
 /**
- * SSIM thresholds per target, calibrated with loadtest/quality.ts (docs/QUALITY.md). Anchored on
- * smooth photos (sky, skin, hills), where SSIM is most lenient: there `high` lands where a 2×
- * zoom shows no difference, `medium` where only a search for artifacts finds them, `low` where
- * blocking starts to show at 2× but not at 1×. Textures, noise and flat-background graphics score
- * lower at the same look, so they land at or above their own visual anchor (never below).
- * `worst` (the worst 1 % of 8×8 windows) is the binding threshold for most images: it keeps
- * banding in a sky or ringing next to an edge on white from hiding behind a good mean.
+ * SSIMULACRA 2 score each target searches for (100 = identical). The metric's own scale: 90 is
+ * "impossible to tell from the original at 1:1", 70 "high quality" (the mean of mozjpeg q70),
+ * 50 "medium". `high` sits between the two top anchors, so nobody has to look; `low` stays above
+ * the metric's "high quality" anchor. Calibrated on the real-photograph corpus (docs/QUALITY.md).
  */
-export const QUALITY_TARGETS: Record<QualityTarget, SsimScore> = {
-  high: { mean: 0.98, worst: 0.96 },
-  medium: { mean: 0.97, worst: 0.945 },
-  low: { mean: 0.96, worst: 0.925 },
-};
+export const QUALITY_TARGETS: Record<QualityTarget, number> = { high: 80, medium: 74, low: 68 };
+
+/** A passing candidate this close above the target ends the search (score points). */
+const TOLERANCE = 2;
+/** The search aims this far above the target, inside the tolerance band, so a guess tends to pass. */
+const AIM = 0.8;
+/** Never more encodes than the bisection this search replaced (6, and a 7th when all failed). */
+const MAX_SEARCH_ENCODES = 7;
 
 export interface EncodeSettings {
   format: 'jpeg' | 'webp' | 'avif';
   progressive: boolean;
   chroma: '4:2:0' | '4:4:4';
-  dering: boolean;
   avifEffort: number;
   /** keep the reference's alpha (WebP/AVIF); otherwise it is composited over white */
   alpha: boolean;
@@ -44,8 +42,9 @@ export interface EncodeSettings {
 export interface QualityChoice {
   body: Buffer;
   quality: number;
-  mean: number;
-  worst: number;
+  /** SSIMULACRA 2 score of the chosen quality, on the measurement view */
+  score: number;
+  /** encodes made: the probes, plus the final whole image when probes ran on a mosaic */
   encodes: number;
 }
 
@@ -56,14 +55,35 @@ export const QUALITY_RANGES: Record<EncodeSettings['format'], { min: number; max
   avif: { min: 25, max: 90 },
 };
 
-/** Bisection over 66 values resolves to ±1 in 6 encodes; a 7th only when even the top fails and was not tried. */
-const MAX_SEARCH_ENCODES = 6;
+/**
+ * Where the search starts: the corpus median quality per format and target, moved by how much
+ * more detailed (or flatter) this image is than the corpus median. Least squares on the corpus
+ * (JPEG, `high`): q ≈ 69 + 7.4·ln(detail) + 15·flat, residual sd 4.1 against 5.4 for the median
+ * alone; the same slopes serve the other formats. With the typical score points per quality step
+ * near there, a photograph usually ends after one to three encodes (docs/QUALITY.md).
+ */
+const START: Record<EncodeSettings['format'], Record<QualityTarget, number>> = {
+  jpeg: { high: 84, medium: 77, low: 70 },
+  webp: { high: 86, medium: 80, low: 74 },
+  avif: { high: 72, medium: 64, low: 57 },
+};
+const CORPUS_DETAIL = 4.1;
+const CORPUS_FLAT = 0.24;
+const DETAIL_WEIGHT = 7.4;
+const FLAT_WEIGHT = 15;
+const SLOPE: Record<EncodeSettings['format'], number> = { jpeg: 0.6, webp: 0.55, avif: 0.5 };
+
+export function predictQuality(stats: ImageStatistics, format: EncodeSettings['format'], target: QualityTarget): number {
+  const { min, max } = QUALITY_RANGES[format];
+  const q = START[format][target] + DETAIL_WEIGHT * Math.log(Math.max(stats.detail, 0.25) / CORPUS_DETAIL) + FLAT_WEIGHT * (stats.flat - CORPUS_FLAT);
+  return Math.min(max, Math.max(min, Math.round(q)));
+}
 
 function sharpRaw(img: RawImage) {
   return sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels as 3 | 4 } });
 }
 
-/** Encodes `ref` exactly as the edge does (applyEncoder), with this image's chroma and deringing. */
+/** Encodes `ref` exactly as the edge does (applyEncoder), with this image's chroma. */
 export async function encodeCandidate(ref: RawImage, settings: EncodeSettings, quality: number): Promise<Buffer> {
   const img = sharpRaw(ref);
   if (ref.channels === 4 && (!settings.alpha || settings.format === 'jpeg')) img.flatten({ background: '#ffffff' });
@@ -78,8 +98,6 @@ export async function encodeCandidate(ref: RawImage, settings: EncodeSettings, q
   };
   const out: OutputChoice = { format: settings.format, progressive: settings.progressive, palette: false, animated: false };
   applyEncoder(img, out, params, settings.avifEffort);
-  // encode.ts always turns deringing on; here only where it pays (a second jpeg() call changes only this option).
-  if (settings.format === 'jpeg') img.jpeg({ overshootDeringing: settings.dering });
   if (settings.timeoutSeconds) img.timeout({ seconds: settings.timeoutSeconds });
   return img.toBuffer();
 }
@@ -91,123 +109,209 @@ export async function decodeRaw(body: Buffer, timeoutSeconds?: number): Promise<
   return { data, width: info.width, height: info.height, channels: info.channels };
 }
 
-/**
- * The lowest quality in the format's range whose decoded encode meets both SSIM thresholds of
- * `target`, by bisection; the top of the range when none does. Returns that encode's bytes.
- *
- * Measured at full size, every window: the artifacts that decide (ringing, jaggies, mosquito
- * noise) are 1–4 px wide and a 2× downscale averages them away. On the benchmark's product shot
- * at JPEG q30, visibly damaged along its edge, the worst windows score 0.68 at full size but 0.95
- * at half size, better than a clean sky there. Tile subsets would miss a lone damaged edge. The
- * reference side is prepared once; a decode + SSIM costs about half a JPEG encode and a quarter
- * of an AVIF one (docs/QUALITY.md).
- */
-export async function searchQuality(ref: RawImage, settings: EncodeSettings, target: QualityTarget): Promise<QualityChoice> {
-  const goal = QUALITY_TARGETS[target];
-  const meter = new SsimReference(ref);
-  const { min, max } = QUALITY_RANGES[settings.format];
-  let encodes = 0;
-  const probe = async (quality: number) => {
-    const body = await encodeCandidate(ref, settings, quality);
-    encodes++;
-    return { body, quality, ...meter.compare(await decodeRaw(body, settings.timeoutSeconds)) };
-  };
-  let lo = min;
-  let hi = max; // every q < lo fails; `best` (if any) passes at q = hi + 1
-  let best: Awaited<ReturnType<typeof probe>> | undefined;
-  let top: typeof best;
-  while (lo <= hi && encodes < MAX_SEARCH_ENCODES) {
-    const c = await probe(Math.floor((lo + hi) / 2));
-    if (c.quality === max) top = c;
-    if (c.mean >= goal.mean && c.worst >= goal.worst) {
-      best = c;
-      hi = c.quality - 1;
-    } else {
-      lo = c.quality + 1;
-    }
-  }
-  const chosen = best ?? top ?? (await probe(max));
-  return { body: chosen.body, quality: chosen.quality, mean: chosen.mean, worst: chosen.worst, encodes };
+/** What the metric compares against: JPEG (no alpha) is measured as served, over white. */
+export function meterFor(view: RawImage, settings: { format: string; alpha: boolean }): Ssimulacra2Reference {
+  const overWhite = settings.format === 'jpeg' || !settings.alpha;
+  return new Ssimulacra2Reference(view, overWhite ? 1 : SSIMULACRA2_ALPHA_BACKGROUND);
 }
 
-/** The chroma 4:2:0 keeps: each 2×2 block's mean, replicated back over the block (luma untouched). */
-function subsample420(p: ChromaPlanes, width: number, height: number): ChromaPlanes {
-  const cb = new Float32Array(p.cb.length);
-  const cr = new Float32Array(p.cr.length);
+interface Probe {
+  quality: number;
+  score: number;
+  body: Buffer;
+}
+
+/** The largest step one extrapolation may take: a flat stretch of the curve must not throw the search across the range. */
+const MAX_STEP = 10;
+
+/**
+ * The next quality to try. With a failing and a passing probe on either side: where the line
+ * between them reaches goal + AIM (regula falsi, so always inside the bracket). With one side only:
+ * extrapolate from the two probes nearest the goal, or from the format's typical slope when those
+ * two are flat or falling (encoders have plateaus), at most MAX_STEP away. Never a quality tried.
+ */
+function nextQuality(probes: Probe[], goal: number, pass: Probe | undefined, fail: Probe | undefined, format: EncodeSettings['format']): number {
+  const { min, max } = QUALITY_RANGES[format];
+  const lo = fail ? fail.quality + 1 : min;
+  const hi = pass ? pass.quality - 1 : max;
+  let q: number;
+  if (pass && fail) {
+    q = fail.quality + ((goal + AIM - fail.score) * (pass.quality - fail.quality)) / Math.max(pass.score - fail.score, 1e-6);
+  } else {
+    const [a, b] = [...probes].sort((x, y) => Math.abs(x.score - goal) - Math.abs(y.score - goal));
+    let slope = SLOPE[format];
+    if (a && b && a.quality !== b.quality) {
+      const secant = (a.score - b.score) / (a.quality - b.quality);
+      if (secant > SLOPE[format] / 4) slope = secant;
+    }
+    const step = (goal + AIM - a!.score) / slope;
+    q = a!.quality + Math.sign(step) * Math.min(MAX_STEP, Math.max(1, Math.abs(step)));
+  }
+  q = Math.min(hi, Math.max(lo, Math.round(q)));
+  const tried = new Set(probes.map((p) => p.quality));
+  if (tried.has(q)) q = Math.round((lo + hi) / 2);
+  return q;
+}
+
+/**
+ * The lowest quality in the format's range whose score meets `target` (within TOLERANCE above it
+ * when the search ends early), or the top of the range when none does. Starts at the format's
+ * typical quality for the target, then extrapolates or interpolates on the scores inside a
+ * shrinking bracket: two or three encodes on most photographs, at most MAX_SEARCH_ENCODES.
+ * When even the top fails at 4:2:0 and the format can do better (JPEG, AVIF), the same search
+ * runs at 4:4:4 with the encodes left: chroma judged by the metric. Returns the whole image's bytes.
+ */
+export async function searchQuality(
+  ref: RawImage,
+  settings: EncodeSettings,
+  target: QualityTarget,
+  view: MeasurementView = measurementView(ref),
+  mayRaiseChroma = settings.format !== 'webp',
+): Promise<QualityChoice & { chroma: EncodeSettings['chroma'] }> {
+  const goal = QUALITY_TARGETS[target];
+  const meter = meterFor(view.image, settings);
+  const { min, max } = QUALITY_RANGES[settings.format];
+  let encodes = 0;
+  const start = predictQuality(imageStatistics(view.image), settings.format, target);
+  const search = async (chroma: EncodeSettings['chroma'], budget: number) => {
+    const probes: Probe[] = [];
+    const probe = async (quality: number): Promise<Probe> => {
+      const body = await encodeCandidate(view.image, { ...settings, chroma }, quality);
+      encodes++;
+      const p = { quality, body, score: meter.compare(await decodeRaw(body, settings.timeoutSeconds)) };
+      probes.push(p);
+      return p;
+    };
+    let pass: Probe | undefined; // lowest passing
+    let fail: Probe | undefined; // highest failing
+    let q = start;
+    while (probes.length < budget) {
+      const p = await probe(q);
+      if (p.score >= goal) {
+        if (!pass || p.quality < pass.quality) pass = p;
+      } else if (!fail || p.quality > fail.quality) fail = p;
+      if (pass && pass.score - goal <= TOLERANCE) break;
+      if (pass && fail && pass.quality - fail.quality <= 1) break;
+      if ((!pass && p.quality >= max) || (!fail && p.quality <= min)) break;
+      q = nextQuality(probes, goal, pass, fail, settings.format);
+    }
+    return pass ?? probes.find((p) => p.quality === max) ?? (await probe(max));
+  };
+  let chroma = settings.chroma;
+  let chosen = await search(chroma, MAX_SEARCH_ENCODES);
+  if (chosen.score < goal && chroma === '4:2:0' && mayRaiseChroma && encodes < MAX_SEARCH_ENCODES) {
+    const full = await search('4:4:4', MAX_SEARCH_ENCODES - encodes);
+    if (full.score > chosen.score) [chosen, chroma] = [full, '4:4:4'];
+  }
+  const result = { quality: chosen.quality, score: chosen.score, chroma };
+  if (view.whole) return { ...result, body: chosen.body, encodes };
+  return { ...result, body: await encodeCandidate(ref, { ...settings, chroma }, chosen.quality), encodes: encodes + 1 };
+}
+
+const clamp8 = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
+
+/**
+ * The image as 4:2:0 leaves it before any quantization: BT.601 full-range YCbCr (as JFIF stores
+ * it, alpha over white as JPEG is served), each 2×2 block's chroma averaged (an odd last row or
+ * column pairs with itself, as libjpeg pads), luma kept. Also returns how far that moved the
+ * colour of saturated pixels at colour edges: the share of such pixels and their median shift.
+ */
+export function simulate420(img: RawImage): { image: RawImage; edgeShare: number; medianShift: number } {
+  const { width, height, channels, data } = img;
+  const n = width * height;
+  const Y = new Float32Array(n);
+  const Cb = new Float32Array(n);
+  const Cr = new Float32Array(n);
+  for (let i = 0, o = 0; i < n; i++, o += channels) {
+    const a = channels === 4 ? data[o + 3]! / 255 : 1;
+    const r = data[o]! * a + 255 * (1 - a);
+    const g = data[o + 1]! * a + 255 * (1 - a);
+    const b = data[o + 2]! * a + 255 * (1 - a);
+    Y[i] = 0.299 * r + 0.587 * g + 0.114 * b;
+    Cb[i] = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b;
+    Cr[i] = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b;
+  }
+  const out = Buffer.alloc(n * 3);
+  const shifts: number[] = [];
+  const put = (i: number, cb: number, cr: number) => {
+    const shift = Math.sqrt((Cb[i]! - cb) ** 2 + (Cr[i]! - cr) ** 2);
+    if (shift > EDGE_SHIFT && (Cb[i]! - 128) ** 2 + (Cr[i]! - 128) ** 2 >= SATURATED ** 2) shifts.push(shift);
+    const y = Y[i]!;
+    out[i * 3] = clamp8(y + 1.402 * (cr - 128));
+    out[i * 3 + 1] = clamp8(y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128));
+    out[i * 3 + 2] = clamp8(y + 1.772 * (cb - 128));
+  };
   for (let y = 0; y < height; y += 2) {
-    const below = y + 1 < height ? width : 0; // an odd last row or column pairs with itself
+    const below = y + 1 < height ? width : 0;
     for (let x = 0; x < width; x += 2) {
       const i = y * width + x;
       const right = x + 1 < width ? 1 : 0;
-      const mCb = (p.cb[i]! + p.cb[i + right]! + p.cb[i + below]! + p.cb[i + below + right]!) / 4;
-      const mCr = (p.cr[i]! + p.cr[i + right]! + p.cr[i + below]! + p.cr[i + below + right]!) / 4;
-      cb[i] = cb[i + right] = cb[i + below] = cb[i + below + right] = mCb;
-      cr[i] = cr[i + right] = cr[i + below] = cr[i + below + right] = mCr;
+      const cb = (Cb[i]! + Cb[i + right]! + Cb[i + below]! + Cb[i + below + right]!) / 4;
+      const cr = (Cr[i]! + Cr[i + right]! + Cr[i + below]! + Cr[i + below + right]!) / 4;
+      put(i, cb, cr);
+      if (right) put(i + 1, cb, cr);
+      if (below) put(i + below, cb, cr);
+      if (right && below) put(i + below + 1, cb, cr);
     }
   }
-  return { cb, cr };
+  shifts.sort((a, b) => a - b);
+  return { image: { data: out, width, height, channels: 3 }, edgeShare: shifts.length / n, medianShift: shifts[shifts.length >> 1] ?? 0 };
 }
 
-/** Reference chroma this far from grey counts as saturated (pure red ≈ 190 from grey, sky blue ≈ 60, skin ≈ 30). */
+/** Chroma this far from grey counts as saturated (pure red ≈ 190, sky blue ≈ 60, skin ≈ 30). */
 const SATURATED = 50;
-/** Saturated pixels that 4:2:0 moves more than this sit at colour edges: the ones that can wash out. */
+/** A saturated pixel whose chroma 4:2:0 moves by more than this sits at a colour edge. */
 const EDGE_SHIFT = 2;
 /**
- * 4:4:4 when the median shift at those edges passes 12: hard saturated edges (text, logos, red on
- * white or white on red) lose a third of their colour or more, and JPEG's clamping of what is
- * left also darkens them. Photos' soft colour edges stay at 2–8 (loadtest/quality.ts).
+ * The metric is asked only where such edges cover at least this share of the pixels and 4:2:0
+ * moves them by a median of more than WASHED_OUT: hard saturated edges (text, logos, red on white)
+ * lose a third of their colour or more; photographs' soft colour edges move by 2–8, and there
+ * 4:2:0 never costs the target (measured on the corpus, docs/QUALITY.md).
  */
-const WASHED_OUT = 12;
-/** Colour edges on fewer than this share of the pixels are specks, not worth 4:4:4's bytes. */
 const MIN_EDGE_SHARE = 0.0005;
-
-/** '4:4:4' where saturated high-frequency colour (red text, thin coloured edges) would wash out at 4:2:0. */
-export function chooseChroma(ref: RawImage): '4:2:0' | '4:4:4' {
-  const planes = chromaPlanes(ref);
-  const distance = chromaDistance(planes, subsample420(planes, ref.width, ref.height));
-  const shifts: number[] = [];
-  for (let i = 0; i < distance.length; i++) {
-    const cb = planes.cb[i]! - 128;
-    const cr = planes.cr[i]! - 128;
-    if (distance[i]! > EDGE_SHIFT && cb * cb + cr * cr >= SATURATED ** 2) shifts.push(distance[i]!);
-  }
-  if (shifts.length < MIN_EDGE_SHARE * distance.length) return '4:2:0';
-  return median(shifts) > WASHED_OUT ? '4:4:4' : '4:2:0';
-}
-
-const median = (xs: number[]) => Float64Array.from(xs).sort()[xs.length >> 1]!;
+const WASHED_OUT = 12;
+/**
+ * 4:4:4 when 4:2:0 alone (no quantization yet) leaves less than this many score points above the
+ * target: the encoder would have to spend the difference on every other block.
+ */
+const CHROMA_HEADROOM = 10;
 
 /**
- * True for a subject on flat white (a product shot): most of the border near-white and flat.
- * There mozjpeg's overshoot deringing keeps the white next to the subject's edges clean.
+ * '4:4:4' where 4:2:0 by itself would cost most of the quality budget (red text on white, thin
+ * saturated lines), judged by the search's own metric; '4:2:0' for everything else.
  */
-export function needsDeringing(ref: RawImage): boolean {
-  const { width, height, channels, data } = ref;
-  const ring = Math.max(1, Math.round(Math.min(width, height) * 0.02));
-  const over = (o: number, c: number) => {
-    const alpha = channels === 4 ? data[o + 3]! / 255 : 1;
-    return data[o + c]! * alpha + 255 * (1 - alpha);
-  };
-  let border = 0;
-  let flatWhite = 0;
-  const visit = (x: number, y: number) => {
-    border++;
-    const o = (y * width + x) * channels;
-    const n = (y * width + (x + 1 < width ? x + 1 : Math.max(0, x - 1))) * channels;
-    let white = true;
-    let flat = true;
-    for (let c = 0; c < 3; c++) {
-      white &&= over(o, c) >= 248;
-      flat &&= Math.abs(over(o, c) - over(n, c)) <= 2;
-    }
-    if (white && flat) flatWhite++;
-  };
-  for (let y = 0; y < height; y++) {
-    const edgeRow = y < ring || y >= height - ring;
-    for (let x = 0; x < width; x++) {
-      if (!edgeRow && x === ring) x = Math.max(ring, width - ring);
-      visit(x, y);
+export function chooseChroma(view: RawImage, target: QualityTarget): '4:2:0' | '4:4:4' {
+  const { image, edgeShare, medianShift } = simulate420(view);
+  if (edgeShare < MIN_EDGE_SHARE || medianShift <= WASHED_OUT) return '4:2:0';
+  const score = new Ssimulacra2Reference(view, 1).compare(image); // alpha over white, as simulated
+  return score < QUALITY_TARGETS[target] + CHROMA_HEADROOM ? '4:4:4' : '4:2:0';
+}
+
+/** Cheap statistics of an image's luma that predict where the search starts. */
+export interface ImageStatistics {
+  /** mean absolute difference between neighbouring pixels (0–255): texture and edge density */
+  detail: number;
+  /** share of 8×8 blocks whose luma varies by under 2 levels (sky, studio backgrounds) */
+  flat: number;
+}
+
+export function imageStatistics(img: RawImage): ImageStatistics {
+  const { width, height, channels, data } = img;
+  const y = new Float32Array(width * height);
+  for (let i = 0, o = 0; i < y.length; i++, o += channels) y[i] = 0.299 * data[o]! + 0.587 * data[o + 1]! + 0.114 * data[o + 2]!;
+  let sum = 0;
+  for (let r = 0; r < height - 1; r++) {
+    for (let x = 0, i = r * width; x < width - 1; x++, i++) sum += Math.abs(y[i + 1]! - y[i]!) + Math.abs(y[i + width]! - y[i]!);
+  }
+  let flat = 0;
+  let blocks = 0;
+  for (let by = 0; by + 8 <= height; by += 8) {
+    for (let bx = 0; bx + 8 <= width; bx += 8) {
+      let s = 0, ss = 0;
+      for (let r = by; r < by + 8; r++) for (let i = r * width + bx, end = i + 8; i < end; i++) { s += y[i]!; ss += y[i]! * y[i]!; }
+      blocks++;
+      if (ss / 64 - (s / 64) ** 2 < 4) flat++;
     }
   }
-  return flatWhite >= 0.9 * border;
+  return { detail: sum / Math.max(1, 2 * (width - 1) * (height - 1)), flat: blocks ? flat / blocks : 0 };
 }

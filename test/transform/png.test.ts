@@ -3,7 +3,7 @@ import { randomFillSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import sharp, { type PngOptions } from 'sharp';
 import { countColours, planPng, pngOptions } from '../../src/transform/png.js';
-import type { RawImage } from '../../src/transform/ssim.js';
+import type { RawImage } from '../../src/transform/types.js';
 
 function draw(width: number, height: number, channels: 3 | 4, pixel: (x: number, y: number) => number[]): RawImage {
   const data = Buffer.alloc(width * height * channels);
