@@ -10,6 +10,7 @@ import { createLogger, flushLogs } from './observe/logger.js';
 import { purgeApplier } from './purge/apply.js';
 import { PurgeEpoch } from './purge/epoch.js';
 import { openPurgeBus } from './purge/open.js';
+import { closeQualityPool } from './transform/quality-pool.js';
 
 async function main(): Promise<void> {
   const config = await loadConfig();
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     await edge.close();
+    await closeQualityPool();
     await bus.close();
     await cache.close();
     logger.info('stopped');
