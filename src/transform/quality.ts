@@ -198,10 +198,15 @@ export async function searchQuality(
     return pass ?? probes.find((p) => p.quality === max) ?? (await probe(max));
   };
   let chroma = settings.chroma;
-  let chosen = await search(chroma, MAX_SEARCH_ENCODES);
-  if (chosen.score < goal && chroma === '4:2:0' && mayRaiseChroma && encodes < MAX_SEARCH_ENCODES) {
-    const full = await search('4:4:4', MAX_SEARCH_ENCODES - encodes);
-    if (full.score > chosen.score) [chosen, chroma] = [full, '4:4:4'];
+  let chosen: Probe;
+  try {
+    chosen = await search(chroma, MAX_SEARCH_ENCODES);
+    if (chosen.score < goal && chroma === '4:2:0' && mayRaiseChroma && encodes < MAX_SEARCH_ENCODES) {
+      const full = await search('4:4:4', MAX_SEARCH_ENCODES - encodes);
+      if (full.score > chosen.score) [chosen, chroma] = [full, '4:4:4'];
+    }
+  } finally {
+    meter.dispose();
   }
   const result = { quality: chosen.quality, score: chosen.score, chroma };
   if (view.whole) return { ...result, body: chosen.body, encodes };
@@ -283,7 +288,9 @@ const CHROMA_HEADROOM = 10;
 export function chooseChroma(view: RawImage, target: QualityTarget): '4:2:0' | '4:4:4' {
   const { image, edgeShare, medianShift } = simulate420(view);
   if (edgeShare < MIN_EDGE_SHARE || medianShift <= WASHED_OUT) return '4:2:0';
-  const score = new Ssimulacra2Reference(view, 1).compare(image); // alpha over white, as simulated
+  const meter = new Ssimulacra2Reference(view, 1); // alpha over white, as simulated
+  const score = meter.compare(image);
+  meter.dispose();
   return score < QUALITY_TARGETS[target] + CHROMA_HEADROOM ? '4:4:4' : '4:2:0';
 }
 

@@ -13,46 +13,29 @@
  *   polynomial and power mapping to a score (100 = identical, 90 ≈ visually lossless at 1:1,
  *   70 ≈ high, 50 ≈ medium, 30 ≈ low quality).
  *
- * The reference computes in float32 with fused multiply-adds; this port keeps planes in Float32Array
- * and does arithmetic in doubles, so scores agree with the reference to a few hundredths
- * (test/transform/ssimulacra2.test.ts holds values the reference binary printed).
+ * The per-pixel loops (blur, XYB, maps, downsampling) are C compiled to WebAssembly with 128-bit
+ * SIMD (native/ssimulacra2.c, `npm run build:wasm`); in plain JavaScript they cost ~3× more and
+ * the quality search is mostly this metric. Like the reference they work on float planes with
+ * float filter state, so scores agree with the reference binary to a few hundredths
+ * (test/transform/ssimulacra2.test.ts), inside the ~0.2 by which the reference itself moves
+ * between SIMD levels.
  *
  * The original's side (its pyramid, blurred means and variances) is prepared once per reference,
- * so comparing a candidate costs 3 blurred maps per channel and scale instead of 5.
+ * so comparing a candidate costs 3 blurred maps per channel and scale instead of 5; maps whose
+ * weights are all zero (X and B's SSIM at full size, Y at 1:32) are skipped, which leaves the score
+ * unchanged. Each reference has its own WebAssembly instance (its own memory, freed with it).
  */
+import { readFileSync } from 'node:fs';
 import type { RawImage } from './types.js';
 
-type Plane = Float32Array;
-type Planes3 = [Plane, Plane, Plane];
-
-interface Level {
-  width: number;
-  height: number;
-  linear: Planes3;
-}
-
-interface ReferenceLevel extends Level {
-  xyb: Planes3;
-  mu: Planes3;
-  /** per channel: the blurred square, or undefined where the SSIM map's weights are zero */
-  sigmaSq: (Plane | undefined)[];
-}
-
 const NUM_SCALES = 6;
-const C2 = 0.0009;
 
 /** sRGB 8-bit → linear, the exact sRGB transfer function. */
 const LINEAR = new Float32Array(256);
-for (let i = 0; i < 256; i++) {
-  const v = i / 255;
-  LINEAR[i] = v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+for (let i = 0; i < 256; i++) LINEAR[i] = srgbToLinear(i / 255);
+function srgbToLinear(v: number): number {
+  return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
 }
-const srgbToLinear = (v: number) => (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
-
-/** Opsin absorbance (lib/jxl/cms/opsin_params.h). */
-const M = [0.3, 0.622, 0.078, 0.23, 0.692, 0.078, 0.24342268924547819, 0.20476744424496821, 0.5518098665095536] as const;
-const BIAS = 0.0037930732552754493;
-const NEG_BIAS_CBRT = -Math.cbrt(BIAS);
 
 /** Recursive Gaussian coefficients for σ (tools/gauss_blur.cc, CreateRecursiveGaussian). */
 function recursiveGaussian(sigma: number) {
@@ -95,172 +78,116 @@ function solve3(a: number[][], b: number[]): number[] {
 
 const RG = recursiveGaussian(1.5);
 
-/** Blurs one plane: the recursive filter along rows, then along columns; zero outside the image. */
-function blur(input: Plane, width: number, height: number, out: Plane = new Float32Array(width * height)): Plane {
-  const { radius: N, n2, d1 } = RG;
-  const [n21, n23, n25] = n2 as [number, number, number];
-  const [d11, d13, d15] = d1 as [number, number, number];
-  const temp = new Float32Array(width * height);
-  // Outputs are rounded to float as the reference's filter state is (it brings scores 2–3× closer).
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    let p1 = 0, p3 = 0, p5 = 0, q1 = 0, q3 = 0, q5 = 0; // previous and second previous outputs
-    const step = (n: number, sum: number) => {
-      const o1 = Math.fround(n21 * sum - d11 * p1 - q1);
-      const o3 = Math.fround(n23 * sum - d13 * p3 - q3);
-      const o5 = Math.fround(n25 * sum - d15 * p5 - q5);
-      q1 = p1; q3 = p3; q5 = p5;
-      p1 = o1; p3 = o3; p5 = o5;
-      if (n >= 0) temp[row + n] = o1 + o3 + o5;
-    };
-    // Borders with bounds checks; between them both taps are inside the row.
-    const inner = Math.max(N + 1, -N + 1);
-    const innerEnd = Math.max(inner, width - N + 1);
-    let n = -N + 1;
-    for (; n < Math.min(inner, width); n++) step(n, (n - N - 1 >= 0 ? input[row + n - N - 1]! : 0) + (n + N - 1 < width ? input[row + n + N - 1]! : 0));
-    for (; n < innerEnd; n++) {
-      const sum = input[row + n - N - 1]! + input[row + n + N - 1]!;
-      const o1 = Math.fround(n21 * sum - d11 * p1 - q1);
-      const o3 = Math.fround(n23 * sum - d13 * p3 - q3);
-      const o5 = Math.fround(n25 * sum - d15 * p5 - q5);
-      q1 = p1; q3 = p3; q5 = p5;
-      p1 = o1; p3 = o3; p5 = o5;
-      temp[row + n] = o1 + o3 + o5;
-    }
-    for (; n < width; n++) step(n, (n - N - 1 >= 0 ? input[row + n - N - 1]! : 0) + (n + N - 1 < width ? input[row + n + N - 1]! : 0));
-  }
-  // Columns, a row at a time: each column's two previous outputs per filter sit side by side.
-  // Rows outside the image read from a row of zeros; outputs before row 0 go to a scratch row.
-  const state = new Float32Array(width * 6); // p1 p3 p5 q1 q3 q5 per column
-  const zeros = new Float32Array(width);
-  const scratch = new Float32Array(width);
-  for (let n = -N + 1; n < height; n++) {
-    const top = n - N - 1;
-    const bottom = n + N - 1;
-    const a = top >= 0 ? temp : zeros;
-    const aOff = top >= 0 ? top * width : 0;
-    const b = bottom < height ? temp : zeros;
-    const bOff = bottom < height ? bottom * width : 0;
-    const o = n >= 0 ? out : scratch;
-    const oOff = n >= 0 ? n * width : 0;
-    for (let x = 0, k = 0; x < width; x++, k += 6) {
-      const sum = a[aOff + x]! + b[bOff + x]!;
-      const p1 = state[k]!, p3 = state[k + 1]!, p5 = state[k + 2]!;
-      const o1 = Math.fround(n21 * sum - d11 * p1 - state[k + 3]!);
-      const o3 = Math.fround(n23 * sum - d13 * p3 - state[k + 4]!);
-      const o5 = Math.fround(n25 * sum - d15 * p5 - state[k + 5]!);
-      state[k] = o1; state[k + 1] = o3; state[k + 2] = o5;
-      state[k + 3] = p1; state[k + 4] = p3; state[k + 5] = p5;
-      o[oOff + x] = o1 + o3 + o5;
-    }
-  }
-  return out;
+interface Kernels {
+  memory: WebAssembly.Memory;
+  __heap_base: WebAssembly.Global;
+  set_gaussian(n21: number, n23: number, n25: number, d11: number, d13: number, d15: number, radius: number): void;
+  blur(input: number, out: number, temp: number, w: number, h: number, state: number, zeros: number, scratch: number): void;
+  product(a: number, b: number, out: number, n: number): void;
+  downsample(input: number, out: number, w: number, h: number): void;
+  to_xyb(r: number, g: number, b: number, x: number, y: number, bl: number, n: number): void;
+  error_maps(img1: number, mu1: number, s11: number, img2: number, mu2: number, s22: number, s12: number, n: number, out: number): void;
 }
 
-/** Linear RGB planes of an 8-bit sRGB image; alpha blended over `background` (sRGB 0..1). */
-function toLinear(img: RawImage, background: number): Level {
+/** One arena kept between references (per thread): enough for a 640 000-pixel view. */
+const MAX_SPARE_BYTES = 128 * 1024 * 1024;
+let spare: Arena | undefined;
+
+const WASM = new WebAssembly.Module(readFileSync(new URL('../../../native/ssimulacra2.wasm', import.meta.url)));
+
+/** One WebAssembly instance and a bump allocator over its memory, sized once (views stay valid). */
+class Arena {
+  readonly k: Kernels;
+  private readonly base: number;
+  private next: number;
+  private end: number;
+
+  constructor(readonly capacity: number) {
+    this.k = new WebAssembly.Instance(WASM, {}).exports as unknown as Kernels;
+    this.base = this.next = Number(this.k.__heap_base.value);
+    this.end = this.base + capacity;
+    const pages = Math.ceil((this.end - this.k.memory.buffer.byteLength) / 65536);
+    if (pages > 0) this.k.memory.grow(pages);
+    const [n21, n23, n25] = RG.n2 as [number, number, number];
+    const [d11, d13, d15] = RG.d1 as [number, number, number];
+    this.k.set_gaussian(n21, n23, n25, d11, d13, d15, RG.radius);
+  }
+
+  /**
+   * An arena of at least `bytes`: the one a disposed reference gave back when it is large enough
+   * (a fresh instance's memory costs more to fault in than the metric's first pass), else a new one.
+   */
+  static take(bytes: number): Arena {
+    const reused = spare && spare.capacity >= bytes ? spare : undefined;
+    spare = undefined;
+    if (!reused) return new Arena(bytes);
+    reused.next = reused.base;
+    return reused;
+  }
+
+  /** Keeps this arena for the next reference, unless it is too large to hold on to. */
+  give(): void {
+    if (this.capacity <= MAX_SPARE_BYTES && (!spare || spare.capacity < this.capacity)) spare = this;
+  }
+
+  /** A plane of `floats` floats, 16-byte aligned for SIMD; returns its address. */
+  alloc(floats: number): number {
+    const at = this.next;
+    this.next += Math.ceil((floats * 4) / 16) * 16;
+    if (this.next > this.end) throw new Error('ssimulacra2: arena overflow');
+    return at;
+  }
+
+  f32(at: number, floats: number): Float32Array {
+    return new Float32Array(this.k.memory.buffer, at, floats);
+  }
+
+  f64(at: number, count: number): Float64Array {
+    return new Float64Array(this.k.memory.buffer, at, count);
+  }
+}
+
+/** Sizes of the scales the reference computes: it checks the previous scale's size, so the last may be under 8 px. */
+function scaleSizes(width: number, height: number): { width: number; height: number }[] {
+  const sizes = [];
+  let w = width;
+  let h = height;
+  for (let s = 0; s < NUM_SCALES && w >= 8 && h >= 8; s++) {
+    if (s > 0) [w, h] = [(w + 1) >> 1, (h + 1) >> 1];
+    sizes.push({ width: w, height: h });
+  }
+  return sizes;
+}
+
+/** Linear RGB planes of an 8-bit sRGB image, alpha blended over `background` (sRGB 0..1). */
+function toLinear(img: RawImage, background: number, [r, g, b]: Float32Array[]): void {
   const { width, height, channels, data } = img;
   const size = width * height;
-  const planes: Planes3 = [new Float32Array(size), new Float32Array(size), new Float32Array(size)];
   for (let i = 0, o = 0; i < size; i++, o += channels) {
     if (channels === 4) {
       const a = data[o + 3]! / 255;
-      for (let c = 0; c < 3; c++) planes[c]![i] = srgbToLinear(a * (data[o + c]! / 255) + (1 - a) * background);
+      r![i] = srgbToLinear(a * (data[o]! / 255) + (1 - a) * background);
+      g![i] = srgbToLinear(a * (data[o + 1]! / 255) + (1 - a) * background);
+      b![i] = srgbToLinear(a * (data[o + 2]! / 255) + (1 - a) * background);
     } else if (channels >= 3) {
-      for (let c = 0; c < 3; c++) planes[c]![i] = LINEAR[data[o + c]!]!;
+      r![i] = LINEAR[data[o]!]!;
+      g![i] = LINEAR[data[o + 1]!]!;
+      b![i] = LINEAR[data[o + 2]!]!;
     } else {
-      const v = LINEAR[data[o]!]!;
-      planes[0][i] = planes[1][i] = planes[2][i] = v;
+      r![i] = g![i] = b![i] = LINEAR[data[o]!]!;
     }
   }
-  return { width, height, linear: planes };
 }
 
-function downsample(level: Level): Level {
-  const { width, height, linear } = level;
-  const w = (width + 1) >> 1;
-  const h = (height + 1) >> 1;
-  const out = linear.map(() => new Float32Array(w * h)) as Planes3;
-  for (let c = 0; c < 3; c++) {
-    const src = linear[c]!;
-    const dst = out[c]!;
-    for (let oy = 0; oy < h; oy++) {
-      const y0 = Math.min(2 * oy, height - 1) * width;
-      const y1 = Math.min(2 * oy + 1, height - 1) * width;
-      for (let ox = 0; ox < w; ox++) {
-        const x0 = Math.min(2 * ox, width - 1);
-        const x1 = Math.min(2 * ox + 1, width - 1);
-        dst[oy * w + ox] = (src[y0 + x0]! + src[y0 + x1]! + src[y1 + x0]! + src[y1 + x1]!) * 0.25;
-      }
-    }
-  }
-  return { width: w, height: h, linear: out };
-}
-
-/** XYB, made positive as SSIMULACRA 2.1 does (MakePositiveXYB). */
-function toXyb(level: Level): Planes3 {
-  const [r, g, b] = level.linear;
-  const size = level.width * level.height;
-  const out: Planes3 = [new Float32Array(size), new Float32Array(size), new Float32Array(size)];
-  const [X, Y, B] = out;
-  for (let i = 0; i < size; i++) {
-    const R = r[i]!, G = g[i]!, Bl = b[i]!;
-    const m0 = Math.cbrt(Math.max(0, M[0] * R + M[1] * G + M[2] * Bl + BIAS)) + NEG_BIAS_CBRT;
-    const m1 = Math.cbrt(Math.max(0, M[3] * R + M[4] * G + M[5] * Bl + BIAS)) + NEG_BIAS_CBRT;
-    const m2 = Math.cbrt(Math.max(0, M[6] * R + M[7] * G + M[8] * Bl + BIAS)) + NEG_BIAS_CBRT;
-    const y = 0.5 * (m0 + m1);
-    X[i] = 0.5 * (m0 - m1) * 14 + 0.42;
-    Y[i] = y + 0.01;
-    B[i] = m2 - y + 0.55;
-  }
-  return out;
-}
-
-function product(a: Plane, b: Plane): Plane {
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i]! * b[i]!;
-  return out;
-}
-
-/** The 18 pooled errors of one scale, in the order the weights expect per channel: [ssim1, ssim4, ring1, ring4, blur1, blur4]. */
-function scaleErrors(ref: ReferenceLevel, xyb2: Planes3): number[][] {
-  const { width, height } = ref;
-  const n = width * height;
-  const perChannel: number[][] = [];
-  for (let c = 0; c < 3; c++) {
-    const img1 = ref.xyb[c]!;
-    const img2 = xyb2[c]!;
-    const mu1 = ref.mu[c]!;
-    const mu2 = blur(img2, width, height);
-    let ssim1 = 0, ssim4 = 0, ring1 = 0, ring4 = 0, blur1 = 0, blur4 = 0;
-    const s11 = ref.sigmaSq[c];
-    if (s11) {
-      const s22 = blur(product(img2, img2), width, height);
-      const s12 = blur(product(img1, img2), width, height);
-      for (let i = 0; i < n; i++) {
-        const m1 = mu1[i]!, m2 = mu2[i]!;
-        const numM = 1 - (m1 - m2) * (m1 - m2);
-        const numS = 2 * (s12[i]! - m1 * m2) + C2;
-        const denS = s11[i]! - m1 * m1 + (s22[i]! - m2 * m2) + C2;
-        const d = Math.max(0, 1 - (numM * numS) / denS);
-        ssim1 += d;
-        ssim4 += d * d * d * d;
-      }
-    }
-    for (let i = 0; i < n; i++) {
-      const m1 = mu1[i]!, m2 = mu2[i]!;
-      const d1 = (1 + Math.abs(img2[i]! - m2)) / (1 + Math.abs(img1[i]! - m1)) - 1;
-      if (d1 > 0) {
-        ring1 += d1;
-        ring4 += d1 * d1 * d1 * d1;
-      } else {
-        blur1 -= d1;
-        blur4 += d1 * d1 * d1 * d1;
-      }
-    }
-    perChannel.push([ssim1 / n, Math.sqrt(Math.sqrt(ssim4 / n)), ring1 / n, Math.sqrt(Math.sqrt(ring4 / n)), blur1 / n, Math.sqrt(Math.sqrt(blur4 / n))]);
-  }
-  return perChannel;
+interface Scale {
+  width: number;
+  height: number;
+  /** linear RGB planes (the candidate's, reused by every comparison; the original's while preparing) */
+  linear: number[];
+  /** the original's XYB, blurred XYB and blurred square (0 where the SSIM map carries no weight) */
+  xyb: number[];
+  mu: number[];
+  sigmaSq: number[];
 }
 
 // prettier-ignore
@@ -316,46 +243,110 @@ export const SSIMULACRA2_ALPHA_BACKGROUND = 0.5;
 
 /** An original prepared once; `compare` scores any candidate of the same size against it. */
 export class Ssimulacra2Reference {
-  private readonly levels: ReferenceLevel[] = [];
+  private readonly arena: Arena;
+  private disposed = false;
+  private readonly scales: Scale[];
+  /** the candidate's XYB and its maps, sized for the first scale and reused by the others */
+  private readonly work: { xyb: number[]; mu: number; s22: number; s12: number; prod: number; temp: number; state: number; zeros: number; scratch: number; sums: number };
 
   constructor(
     readonly original: RawImage,
     private readonly background = SSIMULACRA2_ALPHA_BACKGROUND,
   ) {
-    let level = toLinear(original, background);
-    const levels: Level[] = [];
-    // The reference checks the previous scale's size, so the last scale may be under 8 px.
-    for (let s = 0; s < NUM_SCALES && level.width >= 8 && level.height >= 8; s++) {
-      if (s > 0) level = downsample(level);
-      levels.push(level);
-    }
-    levels.forEach((l, s) => {
-      const xyb = toXyb(l);
-      const mu = xyb.map((p) => blur(p, l.width, l.height)) as Planes3;
-      const sigmaSq = xyb.map((p, c) => (ssimWeighted(levels.length, s, c) ? blur(product(p, p), l.width, l.height) : undefined));
-      this.levels.push({ ...l, xyb, mu, sigmaSq });
+    const sizes = scaleSizes(original.width, original.height);
+    const n0 = original.width * original.height;
+    const perScale = sizes.reduce((t, z) => t + z.width * z.height, 0);
+    // 3 linear + 3 XYB + 3 blurred + up to 3 squares per scale; 3 XYB + 5 maps at full size; rows.
+    this.arena = Arena.take(4 * (12 * perScale + 8 * n0 + 8 * original.width) + 48 + 16 * 128); // + alignment of each plane
+    const a = this.arena;
+    this.scales = sizes.map((z, s) => {
+      const n = z.width * z.height;
+      const plane = () => a.alloc(n);
+      return {
+        ...z,
+        linear: [plane(), plane(), plane()],
+        xyb: [plane(), plane(), plane()],
+        mu: [plane(), plane(), plane()],
+        sigmaSq: [0, 1, 2].map((c) => (ssimWeighted(sizes.length, s, c) ? plane() : 0)),
+      };
     });
+    this.work = {
+      xyb: [a.alloc(n0), a.alloc(n0), a.alloc(n0)],
+      mu: a.alloc(n0), s22: a.alloc(n0), s12: a.alloc(n0), prod: a.alloc(n0), temp: a.alloc(n0),
+      state: a.alloc(6 * (original.width + 3)), zeros: a.alloc(original.width), scratch: a.alloc(original.width), sums: a.alloc(12),
+    };
+    const { k } = a;
+    const w = this.work;
+    a.f32(w.zeros, original.width).fill(0); // a reused arena holds old planes
+    this.linearize(original);
+    for (const z of this.scales) {
+      const n = z.width * z.height;
+      k.to_xyb(z.linear[0]!, z.linear[1]!, z.linear[2]!, z.xyb[0]!, z.xyb[1]!, z.xyb[2]!, n);
+      for (let c = 0; c < 3; c++) {
+        k.blur(z.xyb[c]!, z.mu[c]!, w.temp, z.width, z.height, w.state, w.zeros, w.scratch);
+        if (!z.sigmaSq[c]) continue;
+        k.product(z.xyb[c]!, z.xyb[c]!, w.prod, n);
+        k.blur(w.prod, z.sigmaSq[c]!, w.temp, z.width, z.height, w.state, w.zeros, w.scratch);
+      }
+    }
   }
 
-  /** SSIMULACRA 2.1 score of `distorted` (same size): 100 identical, 90 visually lossless, lower is worse. */
+  /** `img` to linear RGB at every scale (the scales' linear planes). */
+  private linearize(img: RawImage): void {
+    const { arena: a, scales } = this;
+    const first = scales[0];
+    if (!first) return;
+    toLinear(img, this.background, first.linear.map((p) => a.f32(p, first.width * first.height)));
+    for (let s = 1; s < scales.length; s++) {
+      const from = scales[s - 1]!;
+      for (let c = 0; c < 3; c++) a.k.downsample(from.linear[c]!, scales[s]!.linear[c]!, from.width, from.height);
+    }
+  }
+
+  /** Hands the memory to the next reference; this one must not be used after. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.arena.give();
+  }
+
+  /** SSIMULACRA 2 score of `distorted` (same size): 100 identical, 90 visually lossless, lower is worse. */
   compare(distorted: RawImage): number {
+    if (this.disposed) throw new Error('ssimulacra2: reference used after dispose()');
     if (distorted.width !== this.original.width || distorted.height !== this.original.height) {
       throw new Error(`ssimulacra2: sizes differ (${distorted.width}×${distorted.height} vs ${this.original.width}×${this.original.height})`);
     }
-    let level = toLinear(distorted, this.background);
-    const scales: number[][][] = [];
-    this.levels.forEach((ref, s) => {
-      if (s > 0) level = downsample(level);
-      scales.push(scaleErrors(ref, toXyb(level)));
+    const { arena: a, work: w } = this;
+    const { k } = a;
+    this.linearize(distorted);
+    const errors = this.scales.map((z) => {
+      const n = z.width * z.height;
+      k.to_xyb(z.linear[0]!, z.linear[1]!, z.linear[2]!, w.xyb[0]!, w.xyb[1]!, w.xyb[2]!, n);
+      return [0, 1, 2].map((c) => {
+        const img2 = w.xyb[c]!;
+        k.blur(img2, w.mu, w.temp, z.width, z.height, w.state, w.zeros, w.scratch);
+        if (z.sigmaSq[c]) {
+          k.product(img2, img2, w.prod, n);
+          k.blur(w.prod, w.s22, w.temp, z.width, z.height, w.state, w.zeros, w.scratch);
+          k.product(z.xyb[c]!, img2, w.prod, n);
+          k.blur(w.prod, w.s12, w.temp, z.width, z.height, w.state, w.zeros, w.scratch);
+        }
+        k.error_maps(z.xyb[c]!, z.mu[c]!, z.sigmaSq[c]!, img2, w.mu, w.s22, w.s12, n, w.sums);
+        const [ssim1, ssim4, ring1, ring4, blur1, blur4] = a.f64(w.sums, 6) as unknown as number[];
+        const norm4 = (v: number) => Math.sqrt(Math.sqrt(v / n));
+        return [ssim1! / n, norm4(ssim4!), ring1! / n, norm4(ring4!), blur1! / n, norm4(blur4!)];
+      });
     });
-    return score(scales);
+    return score(errors);
   }
 }
 
 /** One-off score of `distorted` against `original`. */
 export function ssimulacra2(original: RawImage, distorted: RawImage): number {
-  return new Ssimulacra2Reference(original).compare(distorted);
+  const meter = new Ssimulacra2Reference(original);
+  try {
+    return meter.compare(distorted);
+  } finally {
+    meter.dispose();
+  }
 }
-
-/** Distance form used in reports: 0 identical, 10 ≈ visually lossless, 30 ≈ high quality. */
-export const ssimulacra2Distance = (score: number) => 100 - score;

@@ -40,3 +40,13 @@ describe('SSIMULACRA 2', () => {
     await assert.rejects(async () => meter.compare(await load('small.png')), /sizes differ/);
   });
 });
+
+describe('the WebAssembly kernels', () => {
+  it('were built from the C source in the repository (npm run build:wasm after editing native/ssimulacra2.c)', async () => {
+    const { createHash } = await import('node:crypto');
+    const root = path.resolve(fixtures, '../../..');
+    const source = await readFile(path.join(root, 'native/ssimulacra2.c'));
+    const recorded = (await readFile(path.join(root, 'native/ssimulacra2.wasm.source-sha256'), 'utf8')).trim();
+    assert.equal(createHash('sha256').update(source).digest('hex'), recorded);
+  });
+});
