@@ -63,7 +63,7 @@ export const QUALITY_RANGES: Record<EncodeSettings['format'], { min: number; max
  * near there, a photograph usually ends after one to three encodes (docs/QUALITY.md).
  */
 const START: Record<EncodeSettings['format'], Record<QualityTarget, number>> = {
-  jpeg: { high: 84, medium: 77, low: 70 },
+  jpeg: { high: 84, medium: 74, low: 63 },
   webp: { high: 86, medium: 80, low: 74 },
   avif: { high: 72, medium: 64, low: 57 },
 };
