@@ -73,6 +73,16 @@ async function pool<T, R>(items: T[], width: number, fn: (item: T) => Promise<R>
 
 const plain = (format: Format): EncodeSettings => ({ format, progressive: false, chroma: '4:2:0', avifEffort: AVIF_EFFORT, alpha: false });
 
+/** SSIMULACRA 2 of the whole served image (the search may have measured tiles). */
+async function wholeScore(ref: RawImage, settings: EncodeSettings, body: Buffer): Promise<number> {
+  const meter = meterFor(ref, settings);
+  try {
+    return meter.compare(await decodeRaw(body));
+  } finally {
+    meter.dispose(); // hands its memory to the next search, as the edge's own references do
+  }
+}
+
 /** auto=compress exactly as the edge runs it (auto-encode.ts), timed, then judged. */
 async function runAuto(s: Subject, format: Format, target: QualityTarget): Promise<Row> {
   const started = performance.now();
@@ -84,7 +94,7 @@ async function runAuto(s: Subject, format: Format, target: QualityTarget): Promi
   const t = performance.now();
   await encodeCandidate(s.ref, { ...settings, chroma: choice.chroma }, choice.quality);
   const oneMs = performance.now() - t;
-  const score = meterFor(s.ref, settings).compare(await decodeRaw(choice.body));
+  const score = await wholeScore(s.ref, settings, choice.body);
   return {
     name: s.name, kind: s.kind, format, target, width: s.ref.width, height: s.ref.height, chroma: choice.chroma, whole: view.whole,
     quality: choice.quality, bytes: choice.body.length, encodes: choice.encodes, autoMs, oneMs, viewScore: choice.score, score,
@@ -118,7 +128,7 @@ function judge(metric: 'butteraugli' | 'ssimulacra2', s: Subject, format: Format
   const key = `${metric}/${s.name}/${format}/${q}`;
   if (!judged.has(key)) {
     judged.set(key, fixedEncode(s, format, q).then(async (body) =>
-      metric === 'butteraugli' ? butteraugli(s.ref, body) : meterFor(s.ref, plain(format)).compare(await decodeRaw(body))));
+      metric === 'butteraugli' ? butteraugli(s.ref, body) : wholeScore(s.ref, plain(format), body)));
   }
   return judged.get(key)!;
 }

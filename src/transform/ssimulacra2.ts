@@ -91,6 +91,8 @@ interface Kernels {
 
 /** One arena kept between references (per thread): enough for a 640 000-pixel view. */
 const MAX_SPARE_BYTES = 128 * 1024 * 1024;
+/** Arenas grow in steps, so a slightly larger image can still reuse the spare one. */
+const ARENA_STEP = 16 * 1024 * 1024;
 let spare: Arena | undefined;
 
 const WASM = new WebAssembly.Module(readFileSync(new URL('../../../native/ssimulacra2.wasm', import.meta.url)));
@@ -120,7 +122,7 @@ class Arena {
   static take(bytes: number): Arena {
     const reused = spare && spare.capacity >= bytes ? spare : undefined;
     spare = undefined;
-    if (!reused) return new Arena(bytes);
+    if (!reused) return new Arena(Math.ceil(bytes / ARENA_STEP) * ARENA_STEP);
     reused.next = reused.base;
     return reused;
   }
