@@ -109,6 +109,35 @@ function targetsCheck(results: QualityResults): string[] {
   return lines;
 }
 
+/**
+ * Where the search metric and the judge disagree most (JPEG at the default target): the
+ * photographs the judge finds worst and best, with what the search gave each.
+ */
+function disagreement(results: QualityResults): string[] {
+  const run = results.runs.find((r) => r.format === 'jpeg' && r.target === 'high');
+  if (!run) return [];
+  const rows = run.rows.filter((r) => r.kind === 'photo').sort((a, b) => b.butteraugli - a.butteraugli);
+  const pick = [...rows.slice(0, 5), ...rows.slice(-5)];
+  const autoBytes = rows.reduce((n, r) => n + r.bytes, 0);
+  const best = rows.slice(-5);
+  return [
+    '## Where the two metrics disagree (JPEG, `high`)',
+    '',
+    'The search holds every photograph within about two SSIMULACRA 2 points of the target, and the',
+    'judge still spreads them over a wide range: the five the judge finds worst and the five it finds',
+    'best below. SSIMULACRA 2 asks for much more quality on dense texture (moss, forest, grass:',
+    'its blurring map counts smoothed-away detail) where Butteraugli\'s masking forgives it, and',
+    'Butteraugli\'s max-norm is set by the single worst spot (an edge against a flat area) where',
+    'SSIMULACRA 2 pools over the image. The fixed quality under the judge is set by the photograph',
+    `it rates worst; the five it rates best take ${f((100 * best.reduce((n, r) => n + r.bytes, 0)) / autoBytes, 0)} % of auto's bytes.`,
+    '',
+    '| image | q | KB | SSIMULACRA 2 | Butteraugli |',
+    '|---|---|---|---|---|',
+    ...pick.map((r) => `| ${r.name} | ${r.quality} | ${f(r.bytes / 1024, 1)} | ${f(r.score, 1)} | ${f(r.butteraugli)} |`),
+    '',
+  ];
+}
+
 function imageTable(run: QualityResults['runs'][number]): string[] {
   const lines = [
     `### ${run.format.toUpperCase()}, ${run.target}`,
@@ -165,6 +194,7 @@ export async function writeQualityReport(results: QualityResults, file: string):
     '',
     ...summaryTable(results),
     '',
+    ...disagreement(results),
     '## Per image',
     '',
     ...results.runs.flatMap(imageTable),
