@@ -220,8 +220,9 @@ const clamp8 = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
  * it, alpha over white as JPEG is served), each 2×2 block's chroma averaged (an odd last row or
  * column pairs with itself, as libjpeg pads), luma kept. Also returns how far that moved the
  * colour of saturated pixels at colour edges: the share of such pixels and their median shift.
+ * Without `withImage` only those two are computed (the cheap test most photographs stop at).
  */
-export function simulate420(img: RawImage): { image: RawImage; edgeShare: number; medianShift: number } {
+export function simulate420(img: RawImage, withImage = true): { image?: RawImage; edgeShare: number; medianShift: number } {
   const { width, height, channels, data } = img;
   const n = width * height;
   const Y = new Float32Array(n);
@@ -236,16 +237,8 @@ export function simulate420(img: RawImage): { image: RawImage; edgeShare: number
     Cb[i] = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b;
     Cr[i] = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b;
   }
-  const out = Buffer.alloc(n * 3);
+  const out = withImage ? Buffer.alloc(n * 3) : undefined;
   const shifts: number[] = [];
-  const put = (i: number, cb: number, cr: number) => {
-    const shift = Math.sqrt((Cb[i]! - cb) ** 2 + (Cr[i]! - cr) ** 2);
-    if (shift > EDGE_SHIFT && (Cb[i]! - 128) ** 2 + (Cr[i]! - 128) ** 2 >= SATURATED ** 2) shifts.push(shift);
-    const y = Y[i]!;
-    out[i * 3] = clamp8(y + 1.402 * (cr - 128));
-    out[i * 3 + 1] = clamp8(y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128));
-    out[i * 3 + 2] = clamp8(y + 1.772 * (cb - 128));
-  };
   for (let y = 0; y < height; y += 2) {
     const below = y + 1 < height ? width : 0;
     for (let x = 0; x < width; x += 2) {
@@ -253,14 +246,33 @@ export function simulate420(img: RawImage): { image: RawImage; edgeShare: number
       const right = x + 1 < width ? 1 : 0;
       const cb = (Cb[i]! + Cb[i + right]! + Cb[i + below]! + Cb[i + below + right]!) / 4;
       const cr = (Cr[i]! + Cr[i + right]! + Cr[i + below]! + Cr[i + below + right]!) / 4;
-      put(i, cb, cr);
-      if (right) put(i + 1, cb, cr);
-      if (below) put(i + below, cb, cr);
-      if (right && below) put(i + below + 1, cb, cr);
+      // the block's distinct pixels (an odd edge repeats one)
+      for (let k = 0; k < 4; k++) {
+        if ((k & 1 && !right) || (k & 2 && !below)) continue;
+        const p = i + (k & 1 ? 1 : 0) + (k & 2 ? width : 0);
+        const dCb = Cb[p]! - cb;
+        const dCr = Cr[p]! - cr;
+        const shift2 = dCb * dCb + dCr * dCr;
+        if (shift2 > EDGE_SHIFT * EDGE_SHIFT) {
+          const sCb = Cb[p]! - 128;
+          const sCr = Cr[p]! - 128;
+          if (sCb * sCb + sCr * sCr >= SATURATED * SATURATED) shifts.push(Math.sqrt(shift2));
+        }
+        if (out) {
+          const l = Y[p]!;
+          out[p * 3] = clamp8(l + 1.402 * (cr - 128));
+          out[p * 3 + 1] = clamp8(l - 0.344136 * (cb - 128) - 0.714136 * (cr - 128));
+          out[p * 3 + 2] = clamp8(l + 1.772 * (cb - 128));
+        }
+      }
     }
   }
   shifts.sort((a, b) => a - b);
-  return { image: { data: out, width, height, channels: 3 }, edgeShare: shifts.length / n, medianShift: shifts[shifts.length >> 1] ?? 0 };
+  return {
+    ...(out ? { image: { data: out, width, height, channels: 3 } } : {}),
+    edgeShare: shifts.length / n,
+    medianShift: shifts[shifts.length >> 1] ?? 0,
+  };
 }
 
 /** Chroma this far from grey counts as saturated (pure red ≈ 190, sky blue ≈ 60, skin ≈ 30). */
@@ -286,10 +298,10 @@ const CHROMA_HEADROOM = 10;
  * saturated lines), judged by the search's own metric; '4:2:0' for everything else.
  */
 export function chooseChroma(view: RawImage, target: QualityTarget): '4:2:0' | '4:4:4' {
-  const { image, edgeShare, medianShift } = simulate420(view);
+  const { edgeShare, medianShift } = simulate420(view, false);
   if (edgeShare < MIN_EDGE_SHARE || medianShift <= WASHED_OUT) return '4:2:0';
   const meter = new Ssimulacra2Reference(view, 1); // alpha over white, as simulated
-  const score = meter.compare(image);
+  const score = meter.compare(simulate420(view).image!);
   meter.dispose();
   return score < QUALITY_TARGETS[target] + CHROMA_HEADROOM ? '4:4:4' : '4:2:0';
 }

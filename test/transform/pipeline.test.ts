@@ -5,6 +5,8 @@ import { EdgeError } from '../../src/http/errors.js';
 import { identify } from '../../src/transform/identify.js';
 import { parseParams } from '../../src/transform/params.js';
 import { describeMetadata, transform } from '../../src/transform/pipeline.js';
+import { QUALITY_TARGETS } from '../../src/transform/quality.js';
+import { ssimulacra2 } from '../../src/transform/ssimulacra2.js';
 import type { EncodePolicy, ImageInfo, OutputChoice, OutputFormat, TransformLimits, TransformResult } from '../../src/transform/types.js';
 import { alphaPng, animatedGif, cmykJpeg, colorAt, displayP3Png, orientedJpeg, photoJpeg, quadrantPng, storedPixelAt } from '../helpers/images.js';
 
@@ -294,6 +296,26 @@ describe('pipeline: formats and encoders', async () => {
   it('progressive JPEG only when asked (pjpg)', async () => {
     assert.equal((await sharp((await run(photo, 'w=200', 'jpeg', { progressive: true })).body).metadata()).isProgressive, true);
     assert.equal((await sharp((await run(photo, 'w=200', 'jpeg')).body).metadata()).isProgressive, false);
+  });
+
+  it('auto=compress PNG keeps a quantized palette only where it stays within the site\'s target', async () => {
+    const raw = async (b: Buffer) => {
+      const { data, info } = await sharp(b).raw().toBuffer({ resolveWithObject: true });
+      return { data, width: info.width, height: info.height, channels: info.channels };
+    };
+    const png = (src: Buffer, target: EncodePolicy['qualityTarget']) =>
+      identify(src).then((info) => transform(src, info, parseParams(new URLSearchParams('auto=compress')).params, outFor('png'), LIMITS, { ...POLICY, qualityTarget: target }));
+    // A drawn graphic with thousands of colours (soft edges, a gradient): a palette holds it.
+    const art = await sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="320" height="200"><defs>
+      <linearGradient id="g"><stop offset="0" stop-color="#fff"/><stop offset="1" stop-color="#dfe8f5"/></linearGradient></defs>
+      <rect width="320" height="200" fill="url(#g)"/><circle cx="100" cy="100" r="70" fill="#e4572e"/>
+      <text x="180" y="110" font-family="sans-serif" font-size="40" fill="#29335c">imgedge</text></svg>`)).png().toBuffer();
+    const artOut = await png(art, 'high');
+    assert.equal((await sharp(artOut.body).metadata()).isPalette, true, 'the graphic keeps its palette');
+    assert.ok(ssimulacra2(await raw(await sharp(art).removeAlpha().toBuffer()), await raw(await sharp(artOut.body).removeAlpha().toBuffer())) >= QUALITY_TARGETS.high);
+    // A noisy photograph: 256 colours and dither cannot hold it at `high`, so truecolour.
+    const noisy = await sharp(photo).png().toBuffer();
+    assert.equal((await sharp((await png(noisy, 'high')).body).metadata()).isPalette, false, 'the photograph is truecolour');
   });
 
   it('png8 writes a palette PNG', async () => {
