@@ -59,13 +59,14 @@ export const QUALITY_RANGES: Record<EncodeSettings['format'], { min: number; max
  * Where the search starts: the corpus median quality per format and target, moved by how much
  * more detailed (or flatter) this image is than the corpus median. Least squares on the corpus
  * (JPEG, `high`): q ≈ 69 + 7.4·ln(detail) + 15·flat, residual sd 4.1 against 5.4 for the median
- * alone; the same slopes serve the other formats. With the typical score points per quality step
+ * alone; the same slopes serve the other formats. WebP and AVIF at `high` are their corpus medians;
+ * their `medium` and `low` keep JPEG's steps, scaled to their ranges. With the typical score points per quality step
  * near there, a photograph usually ends after one to three encodes (docs/QUALITY.md).
  */
 const START: Record<EncodeSettings['format'], Record<QualityTarget, number>> = {
   jpeg: { high: 84, medium: 74, low: 63 },
   webp: { high: 86, medium: 80, low: 74 },
-  avif: { high: 72, medium: 64, low: 57 },
+  avif: { high: 66, medium: 58, low: 50 },
 };
 const CORPUS_DETAIL = 4.1;
 const CORPUS_FLAT = 0.24;
