@@ -5,7 +5,7 @@
 # test fails when the C changed without a rebuild.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/usr/lib/llvm-14/bin:$PATH" 
+export PATH="/usr/lib/llvm-14/bin:$PATH" # clang-14 finds wasm-ld there
 clang-14 --target=wasm32 -O3 -msimd128 -ffp-contract=off -nostdlib -fno-builtin \
   -Wl,--no-entry -Wl,--export=__heap_base -Wl,--export=set_gaussian -Wl,--export=blur \
   -Wl,--export=product -Wl,--export=downsample -Wl,--export=to_xyb -Wl,--export=error_maps \
