@@ -139,8 +139,9 @@ async function fixedBaseline(photos: Subject[], rows: Row[], format: Format, met
   const ok = (v: number) => (metric === 'butteraugli' ? v <= worst : v >= worst);
   const perPhoto = await pool(photos, 2, (s) => lowestPassing(format, async (q) => ok(await judge(metric, s, format, q))));
   const quality = Math.max(...perPhoto);
-  const bytes = (await Promise.all(photos.map((s) => fixedEncode(s, format, quality)))).reduce((n, b) => n + b.length, 0);
-  return { metric, worst, quality, bytes };
+  const total = async (qs: number[]) => (await Promise.all(photos.map((s, i) => fixedEncode(s, format, qs[i]!)))).reduce((n, b) => n + b.length, 0);
+  // The per-photograph qualities themselves: what a search steering by this very metric would spend.
+  return { metric, worst, quality, bytes: await total(photos.map(() => quality)), oracleBytes: await total(perPhoto) };
 }
 
 async function main(): Promise<void> {
