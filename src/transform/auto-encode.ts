@@ -46,9 +46,11 @@ function fromRaw(ref: RawImage, timeoutSeconds: number, credits: Record<string, 
 async function withinTarget(ref: RawImage, body: Buffer, target: QualityTarget, limits: TransformLimits): Promise<boolean> {
   const decoded = await decodeRaw(body, limits.timeoutSeconds);
   const meter = meterFor(measurementView(ref).image, { format: 'png', alpha: ref.channels === 4 });
-  const score = meter.compare(measurementView(decoded).image);
-  meter.dispose();
-  return score >= QUALITY_TARGETS[target];
+  try {
+    return meter.compare(measurementView(decoded).image) >= QUALITY_TARGETS[target];
+  } finally {
+    meter.dispose();
+  }
 }
 
 async function encodePng(ref: RawImage, p: TransformParams, out: OutputChoice, limits: TransformLimits, credits: Record<string, string> | undefined, target: QualityTarget): Promise<Buffer> {

@@ -302,8 +302,12 @@ export function chooseChroma(view: RawImage, target: QualityTarget): '4:2:0' | '
   const { edgeShare, medianShift } = simulate420(view, false);
   if (edgeShare < MIN_EDGE_SHARE || medianShift <= WASHED_OUT) return '4:2:0';
   const meter = new Ssimulacra2Reference(view, 1); // alpha over white, as simulated
-  const score = meter.compare(simulate420(view).image!);
-  meter.dispose();
+  let score: number;
+  try {
+    score = meter.compare(simulate420(view).image!);
+  } finally {
+    meter.dispose();
+  }
   return score < QUALITY_TARGETS[target] + CHROMA_HEADROOM ? '4:4:4' : '4:2:0';
 }
 
