@@ -8,6 +8,7 @@
  * Writes docs/QUALITY.md and docs/quality.json.
  *
  * Run: npm run bench:quality [-- --formats jpeg,webp,avif] [--limit N] [--report-only]
+ * (--formats replaces only those formats' runs in the last docs/quality.json)
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -87,7 +88,7 @@ async function wholeScore(ref: RawImage, settings: EncodeSettings, body: Buffer)
 async function runAuto(s: Subject, format: Format, target: QualityTarget): Promise<Row> {
   const started = performance.now();
   const view = measurementView(s.ref);
-  const chroma = format === 'webp' ? '4:2:0' : chooseChroma(view.image, target);
+  const chroma = chooseChroma(view.image, target);
   const settings: EncodeSettings = { ...plain(format), chroma };
   const choice = await searchQuality(s.ref, settings, target, view);
   const autoMs = performance.now() - started;
@@ -173,6 +174,12 @@ async function main(): Promise<void> {
     }
   }
   results.seconds = Math.round((Date.now() - started) / 1000);
+  if (arg('formats')) {
+    // A partial run replaces only its formats' runs in the last full report.
+    const last = JSON.parse(await readFile(jsonPath, 'utf8')) as QualityResults;
+    results.runs = [...last.runs.filter((r) => !formats.includes(r.format)), ...results.runs];
+    results.seconds += last.seconds;
+  }
   results.corpus = subjects.map((s) => ({ name: s.name, description: s.description, source: s.source, kind: s.kind }));
   await writeFile(jsonPath, `${JSON.stringify(results, null, 1)}\n`);
   await writeQualityReport(results, path.join(docsDir, 'QUALITY.md'));

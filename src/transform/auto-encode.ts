@@ -90,15 +90,15 @@ export async function encodeRaw(task: PerImageTask): Promise<PerImageEncoding> {
   const settings: EncodeSettings = {
     format,
     progressive: out.progressive,
-    // An explicit chromasub wins (422 keeps full chroma: sharp cannot write 4:2:2).
-    // WebP's lossy mode is 4:2:0 only.
-    chroma: explicitChroma ?? (format === 'webp' ? '4:2:0' : chooseChroma(view.image, policy.qualityTarget)),
+    // An explicit chromasub wins (422 keeps full chroma: sharp cannot write 4:2:2; WebP's
+    // "full chroma" is its sharp YUV conversion, see encode.ts).
+    chroma: explicitChroma ?? chooseChroma(view.image, policy.qualityTarget),
     avifEffort: limits.avifEffort,
     alpha: ref.channels === 4,
     timeoutSeconds: limits.timeoutSeconds,
     ...(credits ? { credits } : {}),
   };
-  const choice = await searchQuality(ref, settings, policy.qualityTarget, view, !explicitChroma && format !== 'webp');
+  const choice = await searchQuality(ref, settings, policy.qualityTarget, view, !explicitChroma);
   return { body: choice.body, quality: choice.quality, ...size };
 }
 

@@ -41,8 +41,9 @@ export function applyEncoder(img: Sharp, out: OutputChoice, p: TransformParams, 
       img.png({ compressionLevel: 9, palette: out.palette, ...(out.palette ? { quality } : {}) });
       return out.palette ? quality : undefined;
     case 'webp':
-      // alpha edges show compression early; keep them at least at 80.
-      img.webp({ quality, lossless: p.lossless, alphaQuality: Math.max(quality, 80), effort: 4 });
+      // alpha edges show compression early; keep them at least at 80. Lossy WebP is 4:2:0 only:
+      // full chroma asks for libwebp's sharp RGB→YUV conversion, which keeps saturated edges.
+      img.webp({ quality, lossless: p.lossless, alphaQuality: Math.max(quality, 80), effort: 4, smartSubsample: p.chromasub === 444 || p.chromasub === 422 });
       return p.lossless ? undefined : quality;
     case 'avif':
       img.avif({

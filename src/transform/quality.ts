@@ -159,15 +159,16 @@ function nextQuality(probes: Probe[], goal: number, pass: Probe | undefined, fai
  * when the search ends early), or the top of the range when none does. Starts at the format's
  * typical quality for the target, then extrapolates or interpolates on the scores inside a
  * shrinking bracket: two or three encodes on most photographs, at most MAX_SEARCH_ENCODES.
- * When even the top fails at 4:2:0 and the format can do better (JPEG, AVIF), the same search
- * runs at 4:4:4 with the encodes left: chroma judged by the metric. Returns the whole image's bytes.
+ * When even the top fails at 4:2:0, the same search runs at full chroma with the encodes left
+ * (4:4:4 for JPEG and AVIF, libwebp's sharp YUV conversion for WebP): chroma judged by the
+ * metric. Returns the whole image's bytes.
  */
 export async function searchQuality(
   ref: RawImage,
   settings: EncodeSettings,
   target: QualityTarget,
   view: MeasurementView = measurementView(ref),
-  mayRaiseChroma = settings.format !== 'webp',
+  mayRaiseChroma = true,
 ): Promise<QualityChoice & { chroma: EncodeSettings['chroma'] }> {
   const goal = QUALITY_TARGETS[target];
   const meter = meterFor(view.image, settings);
