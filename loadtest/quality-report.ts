@@ -179,7 +179,7 @@ export async function writeQualityReport(results: QualityResults, file: string):
     '3. **Search**: start at a quality predicted from the image\'s detail and flat share (the corpus',
     '   median for the format and target, moved by a least-squares fit), then secant steps on the',
     '   score inside a shrinking bracket; stop at a passing quality within 2 points of the target, or',
-    '   when the bracket closes; at most 6 encodes. Outputs above 640 000 px are measured on a mosaic of',
+    '   when the bracket closes; at most 7 encodes. Outputs above 640 000 px are measured on a mosaic of',
     '   six 256-px tiles at full resolution (src/transform/measure-view.ts) and encoded whole once at the',
     '   end, so camera originals are searched too.',
     '4. **Judged by another metric**: Butteraugli (Debian\'s reference build of Google\'s tool, max-norm),',
