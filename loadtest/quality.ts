@@ -177,7 +177,8 @@ async function main(): Promise<void> {
   if (arg('formats')) {
     // A partial run replaces only its formats' runs in the last full report.
     const last = JSON.parse(await readFile(jsonPath, 'utf8')) as QualityResults;
-    results.runs = [...last.runs.filter((r) => !formats.includes(r.format)), ...results.runs];
+    const order = (r: QualityResults['runs'][number]) => Object.keys(PLAN).indexOf(r.format);
+    results.runs = [...last.runs.filter((r) => !formats.includes(r.format)), ...results.runs].sort((a, b) => order(a) - order(b));
     results.seconds += last.seconds;
   }
   results.corpus = subjects.map((s) => ({ name: s.name, description: s.description, source: s.source, kind: s.kind }));
