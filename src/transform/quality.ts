@@ -74,7 +74,7 @@ const DETAIL_WEIGHT = 7.4;
 const FLAT_WEIGHT = 15;
 const SLOPE: Record<EncodeSettings['format'], number> = { jpeg: 0.6, webp: 0.55, avif: 0.5 };
 
-export function predictQuality(stats: ImageStatistics, format: EncodeSettings['format'], target: QualityTarget): number {
+function predictQuality(stats: ImageStatistics, format: EncodeSettings['format'], target: QualityTarget): number {
   const { min, max } = QUALITY_RANGES[format];
   const q = START[format][target] + DETAIL_WEIGHT * Math.log(Math.max(stats.detail, 0.25) / CORPUS_DETAIL) + FLAT_WEIGHT * (stats.flat - CORPUS_FLAT);
   return Math.min(max, Math.max(min, Math.round(q)));
@@ -313,14 +313,14 @@ export function chooseChroma(view: RawImage, target: QualityTarget): '4:2:0' | '
 }
 
 /** Cheap statistics of an image's luma that predict where the search starts. */
-export interface ImageStatistics {
+interface ImageStatistics {
   /** mean absolute difference between neighbouring pixels (0–255): texture and edge density */
   detail: number;
   /** share of 8×8 blocks whose luma varies by under 2 levels (sky, studio backgrounds) */
   flat: number;
 }
 
-export function imageStatistics(img: RawImage): ImageStatistics {
+function imageStatistics(img: RawImage): ImageStatistics {
   const { width, height, channels, data } = img;
   const y = new Float32Array(width * height);
   for (let i = 0, o = 0; i < y.length; i++, o += channels) y[i] = 0.299 * data[o]! + 0.587 * data[o + 1]! + 0.114 * data[o + 2]!;
