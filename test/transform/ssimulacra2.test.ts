@@ -34,6 +34,25 @@ describe('SSIMULACRA 2', () => {
     }
   });
 
+  it('reads grey and grey + alpha pixels as the same RGB(A) pixels', async () => {
+    /** The image's red channel as grey, as 1, 2, 3 or 4 channels; alpha runs through every level. */
+    const as = (img: RawImage, channels: 1 | 2 | 3 | 4): RawImage => {
+      const n = img.width * img.height;
+      const data = Buffer.alloc(n * channels);
+      for (let i = 0; i < n; i++) {
+        const v = img.data[i * img.channels]!;
+        const grey = channels < 3 ? 1 : 3;
+        data.fill(v, i * channels, i * channels + grey);
+        if (channels === 2 || channels === 4) data[i * channels + channels - 1] = (i * 37) % 256;
+      }
+      return { ...img, data, channels };
+    };
+    const [ref, dist] = [await load('landscape.png'), await load('landscape-q30.png')];
+    assert.equal(ssimulacra2(as(ref, 1), as(dist, 1)), ssimulacra2(as(ref, 3), as(dist, 3)));
+    assert.equal(ssimulacra2(as(ref, 2), as(dist, 2)), ssimulacra2(as(ref, 4), as(dist, 4)));
+    assert.notEqual(ssimulacra2(as(ref, 2), as(dist, 2)), ssimulacra2(as(ref, 1), as(dist, 1)), 'alpha is not ignored');
+  });
+
   it('ranks heavier compression lower and refuses images of another size', async () => {
     const meter = new Ssimulacra2Reference(await load('landscape.png'));
     assert.ok(meter.compare(await load('landscape-q70.png')) > meter.compare(await load('landscape-q30.png')));
