@@ -15,9 +15,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { ensurePhotoCorpus } from '../scripts/photo-corpus.js';
-import { measurementView } from '../src/transform/measure-view.js';
 import {
-  QUALITY_RANGES, QUALITY_TARGETS, chooseChroma, decodeRaw, encodeCandidate, meterFor, searchQuality, type EncodeSettings,
+  QUALITY_RANGES, QUALITY_TARGETS, autoCompress, decodeRaw, encodeCandidate, meterFor, type EncodeSettings,
 } from '../src/transform/quality.js';
 import type { QualityTarget, RawImage } from '../src/transform/types.js';
 import { butteraugli, checkButteraugli } from './butteraugli.js';
@@ -84,20 +83,18 @@ async function wholeScore(ref: RawImage, settings: EncodeSettings, body: Buffer)
   }
 }
 
-/** auto=compress exactly as the edge runs it (auto-encode.ts), timed, then judged. */
+/** auto=compress exactly as the edge runs it (autoCompress, as auto-encode.ts calls it), timed, then judged. */
 async function runAuto(s: Subject, format: Format, target: QualityTarget): Promise<Row> {
   const started = performance.now();
-  const view = measurementView(s.ref);
-  const chroma = chooseChroma(view.image, target);
-  const settings: EncodeSettings = { ...plain(format), chroma };
-  const choice = await searchQuality(s.ref, settings, target, view);
+  const choice = await autoCompress(s.ref, plain(format), target);
   const autoMs = performance.now() - started;
+  const settings: EncodeSettings = { ...plain(format), chroma: choice.chroma };
   const t = performance.now();
-  await encodeCandidate(s.ref, { ...settings, chroma: choice.chroma }, choice.quality);
+  await encodeCandidate(s.ref, settings, choice.quality);
   const oneMs = performance.now() - t;
   const score = await wholeScore(s.ref, settings, choice.body);
   return {
-    name: s.name, kind: s.kind, format, target, width: s.ref.width, height: s.ref.height, chroma: choice.chroma, whole: view.whole,
+    name: s.name, kind: s.kind, format, target, width: s.ref.width, height: s.ref.height, chroma: choice.chroma, whole: choice.whole,
     quality: choice.quality, bytes: choice.body.length, encodes: choice.encodes, autoMs, oneMs, viewScore: choice.score, score,
     butteraugli: await butteraugli(s.ref, choice.body),
   };

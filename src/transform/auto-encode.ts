@@ -7,7 +7,7 @@ import sharp, { type Sharp } from 'sharp';
 import { measurementView } from './measure-view.js';
 import { planPng, pngOptions, type PngPlan } from './png.js';
 import { encodeInWorker } from './quality-pool.js';
-import { QUALITY_TARGETS, chooseChroma, decodeRaw, meterFor, searchQuality, type EncodeSettings } from './quality.js';
+import { QUALITY_TARGETS, autoCompress, decodeRaw, meterFor, type EncodeSettings } from './quality.js';
 import type { EncodePolicy, ImageInfo, OutputChoice, QualityTarget, RawImage, TransformLimits, TransformParams } from './types.js';
 
 export type PerImageMode = 'search' | 'png';
@@ -84,21 +84,17 @@ export async function encodeRaw(task: PerImageTask): Promise<PerImageEncoding> {
   const credits = creditsFor(info, policy);
   const size = { width: ref.width, height: ref.height };
   if (mode === 'png') return { body: await encodePng(ref, p, out, limits, credits, policy.qualityTarget), ...size };
-  const format = out.format as EncodeSettings['format'];
-  const view = measurementView(ref);
+  // An explicit chromasub wins (422 keeps full chroma: sharp cannot write 4:2:2; WebP's
+  // "full chroma" is its sharp YUV conversion, see encode.ts).
   const explicitChroma = p.chromasub ? (p.chromasub === 420 ? '4:2:0' : '4:4:4') : undefined;
-  const settings: EncodeSettings = {
-    format,
+  const choice = await autoCompress(ref, {
+    format: out.format as EncodeSettings['format'],
     progressive: out.progressive,
-    // An explicit chromasub wins (422 keeps full chroma: sharp cannot write 4:2:2; WebP's
-    // "full chroma" is its sharp YUV conversion, see encode.ts).
-    chroma: explicitChroma ?? chooseChroma(view.image, policy.qualityTarget),
     avifEffort: limits.avifEffort,
     alpha: ref.channels === 4,
     timeoutSeconds: limits.timeoutSeconds,
     ...(credits ? { credits } : {}),
-  };
-  const choice = await searchQuality(ref, settings, policy.qualityTarget, view, !explicitChroma);
+  }, policy.qualityTarget, explicitChroma);
   return { body: choice.body, quality: choice.quality, ...size };
 }
 
