@@ -24,6 +24,7 @@ async function main(): Promise<void> {
     maxBytes: config.cache.maxBytes,
     sweepIntervalMs: config.cache.sweepIntervalSeconds * 1000,
     staleRetentionMs: staleRetentionMs(config),
+    reconcileReadsPerSecond: config.cache.reconcileReadsPerSecond,
     fsync: config.cache.fsync,
     logger,
   });

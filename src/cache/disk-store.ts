@@ -1,12 +1,37 @@
 import { randomBytes } from 'node:crypto';
-import type { Dirent } from 'node:fs';
-import fs from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { PREFIX_BYTES, encodeEntryHeader, headerLengthOf, parseEntryHeader } from './entry-file.js';
-import { LruIndex, type EntryRef, type EntrySummary } from './lru-index.js';
-import type { CacheEntry, CacheEntryMeta, CacheKey, CacheStats, CacheStore } from './types.js';
+import { join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { encodeEntryHeader, parseEntryHeader } from './entry-file.js';
+import { EntryIndex, type IndexRow } from './entry-index.js';
+import {
+  IO_CONCURRENCY,
+  SHARD,
+  TEMP_SUFFIX,
+  entryPathOf,
+  errorCode,
+  forEachLimit,
+  isEntryRef,
+  pruneEmptyDirs,
+  readEntryHeader,
+  readIfSized,
+  sourceDirOf,
+  unlinkQuiet,
+} from './entry-tree.js';
+import { parseSourceString } from './key.js';
+import { CURSOR_STATE, Reconciler } from './reconcile.js';
+import { selects } from './selector.js';
+import type {
+  CacheEntry,
+  CacheEntryMeta,
+  CacheKey,
+  CacheStats,
+  EntryRef,
+  EntrySelector,
+  PurgeableStore,
+  ReconcileProgress,
+} from './types.js';
 
 export interface DiskStoreOptions {
   dir: string;
@@ -18,72 +43,95 @@ export interface DiskStoreOptions {
   sweepIntervalMs?: number;
   /** fsync each entry before its rename; default false (see writeTemp) */
   fsync?: boolean;
-  logger?: { warn(obj: object, msg?: string): void };
+  /** most reads (directories listed, entry headers read) per second of the background reconciliation; default 5000 */
+  reconcileReadsPerSecond?: number;
+  /** how long reads are remembered before their recency is written, together; default 1000 */
+  recencyFlushMs?: number;
+  logger?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
 }
 
-/** What the index keeps per entry: enough for the budget, the sweeper and purges. */
-interface IndexValue {
-  /** file size: header + body */
-  size: number;
-  expiresAt: number;
-  tags: string[];
-  source: string;
-}
-
-const HASH = /^[0-9a-f]{64}$/;
-const SHARD = /^[0-9a-f]{2}$/;
-const SOURCE_REST = /^[0-9a-f]{58}$/;
-const ENTRY_SUFFIX = '.entry';
-const HEADER_READ_BYTES = 64 * 1024;
-/** parallel file operations during start-up and bulk removals */
-const IO_CONCURRENCY = 32;
+/** The index file beside the shards. */
+export const INDEX_FILE = 'index.sqlite';
+const TRASH_PREFIX = '.trash-';
+/** Names this process's temp files apart from any other writer's. */
+const TEMP_TAG = `${process.pid}-${randomBytes(4).toString('hex')}`;
+/** Rows handled per synchronous index call in bulk work: a few milliseconds each. */
+const BATCH = 500;
+/** Reads remembered for the recency write at most; more flush early. */
+const MAX_PENDING_USES = 20_000;
+/** Background eviction starts above this share of the budget and stops below the next. */
+const EVICT_ABOVE = 0.95;
+const EVICT_TO = 0.9;
+const STATE_CLEAN = 'clean';
+const STATE_COMPLETE = 'complete';
 
 /**
  * Variant cache on disk: `<dir>/aa/bb/cc/<rest of sourceHash>/<variantHash>.entry`, one directory
- * per source. An in-memory LRU index (rebuilt at start-up) enforces the byte budget.
+ * per source, indexed by a SQLite file (`index.sqlite`, see entry-index.ts) that enforces the byte
+ * budget (LRU), the expiry order and purges without a JS object per entry.
+ *
+ * Opening never walks the tree. After an unclean stop (or over a tree without an index) the index
+ * may miss files or list files that are gone: until the background reconciliation has seen every
+ * shard, a key the index does not know is looked up on disk by its path and indexed on the way,
+ * and purges are recorded so that no file they removed is indexed later.
  */
-export class DiskStore implements CacheStore {
-  private readonly index: LruIndex<IndexValue>;
-  private pendingRemovals: Promise<unknown>[] = [];
-  private timer: NodeJS.Timeout | undefined;
+export class DiskStore implements PurgeableStore {
+  private readonly uses = new Map<string, { ref: EntryRef; at: number }>();
+  private readonly listeners: Array<(refs: EntryRef[]) => void> = [];
+  private readonly background = new Set<Promise<unknown>>();
+  private readonly openedAt = Date.now();
+  private complete = true;
+  private reconciler: Reconciler | undefined;
+  private reconciling: Promise<void> | undefined;
+  private recorded: Array<{ at: number; selector: EntrySelector }> = [];
+  private timers: NodeJS.Timeout[] = [];
   private sweeping: Promise<number> | undefined;
+  private evicting: Promise<void> | undefined;
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+  private lastUse = 0;
+  private tempSerial = 0;
+  private rowsToIndex: IndexRow[] = [];
+  private indexing: Promise<void> | undefined;
 
-  private constructor(private readonly opts: DiskStoreOptions) {
-    this.index = new LruIndex<IndexValue>({
-      maxSize: opts.maxBytes,
-      sizeOf: (value) => value.size,
-      onEvict: (ref) => this.pendingRemovals.push(this.removeFile(ref)),
-    });
-  }
+  private constructor(
+    private readonly opts: DiskStoreOptions,
+    private readonly index: EntryIndex,
+  ) {}
 
   static async open(opts: DiskStoreOptions): Promise<DiskStore> {
     if (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes <= 0) {
       throw new RangeError(`cache maxBytes must be a positive integer, got ${opts.maxBytes}`);
     }
     await mkdir(opts.dir, { recursive: true });
-    const store = new DiskStore(opts);
+    const index = EntryIndex.open(join(opts.dir, INDEX_FILE));
+    const store = new DiskStore(opts, index);
     try {
-      await store.rebuild();
+      await store.start();
     } catch (err) {
-      await store.close();
+      index.close();
       throw err;
     }
-    store.timer = setInterval(() => store.sweepInBackground(), opts.sweepIntervalMs ?? 60_000);
-    store.timer.unref();
     return store;
   }
 
+  /** Listens to entries leaving the disk (evicted, swept, purged, found gone), so a tier above can follow. */
+  onRemoved(listener: (refs: EntryRef[]) => void): void {
+    this.listeners.push(listener);
+  }
+
   async get(key: CacheKey): Promise<CacheEntry | undefined> {
-    const known = isEntryRef(key) ? this.index.get(key) : undefined;
-    if (!known) return undefined;
-    const path = this.entryPath(key);
+    if (!isEntryRef(key)) return undefined;
+    const known = this.index.lookup(key);
+    if (!known) return this.complete ? undefined : this.adoptOnRead(key);
+    const path = entryPathOf(this.opts.dir, key);
     let file: Buffer;
     try {
       // The index knows the file's size: one read, no stat. A file of another size (being
       // replaced right now, or damaged) is read whole and judged below.
       file = (await readIfSized(path, known.size)) ?? (await readFile(path));
     } catch (err) {
-      if (errorCode(err) === 'ENOENT') this.index.delete(key);
+      if (errorCode(err) === 'ENOENT') this.forget(this.index.remove([key]));
       else this.warn({ err, path }, 'cache entry unreadable');
       return undefined;
     }
@@ -94,6 +142,7 @@ export class DiskStore implements CacheStore {
       return undefined;
     }
     if (parsed.meta.key !== key.variant) return undefined;
+    this.touch(key);
     return { meta: parsed.meta, body: file.subarray(parsed.bodyOffset) };
   }
 
@@ -107,18 +156,19 @@ export class DiskStore implements CacheStore {
       await this.remove(ref); // never leave an older version behind a put that did not store
       return;
     }
-    const dir = this.sourceDir(ref.sourceHash);
-    const temp = join(dir, `${ref.variantHash}.${randomBytes(8).toString('hex')}.tmp`);
+    const dir = sourceDirOf(this.opts.dir, ref.sourceHash);
+    const temp = join(dir, `${ref.variantHash}.${TEMP_TAG}-${++this.tempSerial}${TEMP_SUFFIX}`);
     await this.writeTemp(dir, temp, [header, entry.body], size);
     try {
-      await rename(temp, this.entryPath(ref));
+      await rename(temp, entryPathOf(this.opts.dir, ref));
     } catch (err) {
-      await this.unlinkQuiet(temp);
+      await this.unlink(temp);
       if (errorCode(err) === 'ENOENT') return; // the source was purged while we wrote: the purge wins
       throw err;
     }
-    this.index.set(ref, { size, expiresAt: meta.expiresAt, tags: meta.tags, source: meta.source });
-    await this.settleRemovals();
+    // Renamed first, indexed second: a crash in between leaves a file the reconciliation adopts.
+    await this.indexSoon({ ...ref, ...rowFieldsOf(meta), size, usedAt: this.useClock() });
+    await this.keepBudget();
   }
 
   async delete(key: CacheKey): Promise<boolean> {
@@ -126,57 +176,257 @@ export class DiskStore implements CacheStore {
   }
 
   async deleteSource(sourceHash: string): Promise<number> {
-    if (!HASH.test(sourceHash)) return 0;
-    const removed = this.index.deleteSource(sourceHash);
-    await rm(this.sourceDir(sourceHash), { recursive: true, force: true });
-    await this.pruneEmptyDirs(sourceHash);
+    if (!/^[0-9a-f]{64}$/.test(sourceHash)) return 0;
+    await rm(sourceDirOf(this.opts.dir, sourceHash), { recursive: true, force: true });
+    const removed = this.index.removeSource(sourceHash);
+    this.forget(removed);
+    await pruneEmptyDirs(this.opts.dir, sourceHash);
     return removed.length;
   }
 
-  /** Removes every entry `pred` selects (purge by tag or prefix); answers how many. */
-  async deleteWhere(pred: (entry: EntrySummary) => boolean): Promise<number> {
-    const removed = await this.index.deleteWhere((ref, value) => pred({ ...ref, tags: value.tags, source: value.source }));
-    await forEachLimit(removed, IO_CONCURRENCY, (ref) => this.removeFile(ref));
-    return removed.length;
+  /** Removes the entries carrying a tag or under a path prefix, through the index's own orders. */
+  async deleteSelected(selector: EntrySelector): Promise<number> {
+    if (!this.complete) {
+      // Files not indexed yet must not be adopted later if this purge selects them.
+      const purge = { at: Date.now(), selector };
+      this.index.recordPurge(purge);
+      this.recorded.push(purge);
+    }
+    let removed = 0;
+    for (const tag of selector.tags) removed += await this.drain(() => this.index.tagged(tag, BATCH));
+    for (const { site, prefix } of selector.prefixes) removed += await this.drain(() => this.index.prefixed(site, prefix, BATCH));
+    return removed;
   }
 
-  /** Empties the cache, files included; answers how many entries were indexed. */
+  /**
+   * Empties the cache: the shards are moved aside at once and deleted in the background, and the
+   * index starts over (deleting millions of rows one by one would take minutes).
+   */
   async deleteAll(): Promise<number> {
-    const count = this.index.clear();
-    const shards = (await readdir(this.opts.dir, { withFileTypes: true })).filter(isShardDir);
-    await Promise.all(shards.map((d) => rm(join(this.opts.dir, d.name), { recursive: true, force: true })));
+    const count = this.index.totals.entries;
+    await this.stopReconciling();
+    const trash = join(this.opts.dir, `${TRASH_PREFIX}${randomBytes(6).toString('hex')}`);
+    await mkdir(trash);
+    const shards = (await readdir(this.opts.dir, { withFileTypes: true })).filter((d) => d.isDirectory() && SHARD.test(d.name));
+    await Promise.all(shards.map((d) => rename(join(this.opts.dir, d.name), join(trash, d.name))));
+    this.uses.clear();
+    this.index.recreate();
+    this.index.setState(STATE_CLEAN, '0');
+    this.markComplete();
+    this.inBackground(rm(trash, { recursive: true, force: true }));
     return count;
   }
 
-  /** Removes entries past expiresAt + staleRetentionMs; answers how many. */
+  /** Removes entries past expiresAt + staleRetentionMs, in expiry order; answers how many. */
   async sweep(): Promise<number> {
     const cutoff = Date.now() - (this.opts.staleRetentionMs ?? 0);
-    const removed = await this.index.deleteWhere((_, value) => value.expiresAt < cutoff);
-    await forEachLimit(removed, IO_CONCURRENCY, (ref) => this.removeFile(ref));
-    return removed.length;
+    return this.drain(() => this.index.expiredBefore(cutoff, BATCH));
   }
 
-  /** Marks an entry recently used without reading it; answers whether the store still holds it. */
-  touch(ref: EntryRef): boolean {
-    return this.index.get(ref) !== undefined;
+  /** Marks an entry recently used without reading it: written to the index with the next batch. */
+  touch(ref: EntryRef): void {
+    this.uses.set(ref.sourceHash + ref.variantHash, { ref: { sourceHash: ref.sourceHash, variantHash: ref.variantHash }, at: this.useClock() });
+    if (this.uses.size >= MAX_PENDING_USES) void this.flushUses();
   }
 
   has(ref: EntryRef): boolean {
-    return this.index.has(ref);
-  }
-
-  variantsOf(sourceHash: string): string[] {
-    return this.index.variantsOf(sourceHash);
+    return this.index.lookup(ref) !== undefined;
   }
 
   stats(): CacheStats {
-    return { entries: this.index.entries, bytes: this.index.bytes };
+    return { ...this.index.totals };
+  }
+
+  reconcileProgress(): ReconcileProgress {
+    if (this.complete) return { complete: true, fraction: 1, filesRead: 0, adopted: 0, dropped: 0 };
+    return this.reconciler?.progress ?? { complete: false, fraction: 0, filesRead: 0, adopted: 0, dropped: 0 };
+  }
+
+  /** Resolves when a reconciliation running now has finished (or stopped). */
+  async settled(): Promise<void> {
+    await this.reconciling;
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    if (this.closed) return;
+    this.closed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    await this.stopReconciling();
+    await this.indexing;
     await this.sweeping;
-    await this.settleRemovals();
+    await this.evicting;
+    await this.flushUses();
+    await Promise.all(this.background);
+    this.index.setState(STATE_CLEAN, '1');
+    this.index.close();
+  }
+
+  /** Decides whether the index can be trusted as it is, and starts the timers. */
+  private async start(): Promise<void> {
+    const { index, opts } = this;
+    const overOldTree = index.created && (await this.hasShards());
+    const cleanBefore = index.getState(STATE_CLEAN) === '1';
+    this.complete = index.created ? !overOldTree : cleanBefore && index.getState(STATE_COMPLETE) === '1';
+    if (this.complete) {
+      index.setState(STATE_COMPLETE, '1');
+    } else {
+      index.setState(STATE_COMPLETE, '0');
+      // After a crash, shards done before it may have changed without the index: start over.
+      if (!cleanBefore) index.setState(CURSOR_STATE, '0');
+      this.recorded = index.recordedPurges();
+    }
+    index.setState(STATE_CLEAN, '0');
+    for (const d of await readdir(opts.dir, { withFileTypes: true })) {
+      if (d.isDirectory() && d.name.startsWith(TRASH_PREFIX)) this.inBackground(rm(join(opts.dir, d.name), { recursive: true, force: true }));
+    }
+    if (!this.complete) this.startReconciling();
+    this.every(opts.sweepIntervalMs ?? 60_000, () => this.sweepInBackground());
+    this.every(opts.recencyFlushMs ?? 1000, () => void this.flushUses());
+  }
+
+  private startReconciling(): void {
+    const reconciler = new Reconciler({
+      dir: this.opts.dir,
+      index: this.index,
+      readsPerSecond: this.opts.reconcileReadsPerSecond ?? 5000,
+      startedAt: this.openedAt,
+      adopt: (ref, path) => this.adoptFile(ref, path),
+      removed: (refs) => this.forget(refs),
+      unlink: (path) => this.unlink(path),
+      info: (obj, msg) => this.opts.logger?.info(obj, msg),
+    });
+    this.reconciler = reconciler;
+    this.reconciling = reconciler
+      .run()
+      .then((finished) => {
+        if (finished) this.markComplete();
+      })
+      .catch((err) => this.warn({ err }, 'cache index reconciliation failed; it resumes at the next start'));
+  }
+
+  private async stopReconciling(): Promise<void> {
+    this.reconciler?.stop();
+    await this.reconciling;
+    this.reconciler = undefined;
+  }
+
+  private markComplete(): void {
+    this.complete = true;
+    this.recorded = [];
+    this.index.clearRecordedPurges();
+    this.index.setState(CURSOR_STATE, '0');
+    this.index.setState(STATE_COMPLETE, '1');
+  }
+
+  /** A key the incomplete index does not know: read from its path, indexed when whole and not purged. */
+  private async adoptOnRead(key: CacheKey): Promise<CacheEntry | undefined> {
+    const path = entryPathOf(this.opts.dir, key);
+    let file: Buffer;
+    try {
+      file = await readFile(path);
+    } catch {
+      return undefined;
+    }
+    const parsed = parseEntryHeader(file, file.length);
+    if (!parsed || !this.admit(key, parsed.meta, file.length, this.useClock())) {
+      await this.unlink(path);
+      return undefined;
+    }
+    if (parsed.meta.key !== key.variant) return undefined;
+    return { meta: parsed.meta, body: file.subarray(parsed.bodyOffset) };
+  }
+
+  /** The reconciliation's adoption: reads only the header; recency is the file's age. */
+  private async adoptFile(ref: EntryRef, path: string): Promise<'adopted' | 'dropped'> {
+    const header = await readEntryHeader(path);
+    if (header && this.admit(ref, header.meta, header.size, Math.round(header.mtimeMs * 1000))) return 'adopted';
+    await this.unlink(path);
+    return 'dropped';
+  }
+
+  /** Indexes a file found on disk when it is whole, belongs where it lies, fits and no recorded purge selects it. */
+  private admit(ref: EntryRef, meta: CacheEntryMeta, size: number, usedAt: number): boolean {
+    if (meta.sourceHash !== ref.sourceHash || meta.variantHash !== ref.variantHash || size > this.opts.maxBytes) return false;
+    if (this.recorded.some((p) => meta.createdAt <= p.at && selects(p.selector, meta))) return false;
+    this.index.insertIfAbsent({ ...ref, ...rowFieldsOf(meta), size, usedAt });
+    this.inBackground(this.keepBudget());
+    return true;
+  }
+
+  /**
+   * Indexes a stored entry together with the others stored in the same turn of the event loop:
+   * one transaction for many puts (a commit costs far more than a row).
+   */
+  private indexSoon(row: IndexRow): Promise<void> {
+    this.rowsToIndex.push(row);
+    this.indexing ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        const rows = this.rowsToIndex;
+        this.rowsToIndex = [];
+        this.indexing = undefined;
+        try {
+          this.index.upsert(rows);
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    return this.indexing;
+  }
+
+  /** Removes the selected entries batch by batch (files first, so a crash never resurrects one). */
+  private async drain(select: () => EntryRef[]): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const refs = select();
+      if (refs.length === 0) return removed;
+      await forEachLimit(refs, IO_CONCURRENCY, (ref) => this.removeFile(ref));
+      const gone = this.index.remove(refs);
+      this.forget(gone);
+      removed += gone.length;
+      if (gone.length === 0) return removed;
+      await yieldToEventLoop();
+    }
+  }
+
+  /** Keeps the budget: eviction runs in the background above EVICT_ABOVE, and a put waits for it only past the budget. */
+  private async keepBudget(): Promise<void> {
+    const { maxBytes } = this.opts;
+    if (this.index.totals.bytes <= maxBytes * EVICT_ABOVE) return;
+    this.evicting ??= this.evict().finally(() => (this.evicting = undefined));
+    while (this.index.totals.bytes > maxBytes && this.evicting) await this.evicting;
+  }
+
+  /** Evicts the least recently used down to EVICT_TO of the budget. */
+  private async evict(): Promise<void> {
+    await this.flushUses(); // recency the index has not seen yet would evict what was just read
+    const target = this.opts.maxBytes * EVICT_TO;
+    while (this.index.totals.bytes > target) {
+      let excess = this.index.totals.bytes - target;
+      const victims = this.index.leastRecentlyUsed(BATCH).filter((v) => (excess -= v.size) + v.size > 0);
+      if (victims.length === 0) return;
+      await forEachLimit(victims, IO_CONCURRENCY, (ref) => this.removeFile(ref));
+      this.forget(this.index.remove(victims));
+      await yieldToEventLoop();
+    }
+  }
+
+  /** Writes the remembered reads to the index, a batch per turn of the event loop. */
+  private flushUses(): Promise<void> {
+    this.flushing ??= (async () => {
+      while (this.uses.size > 0 && !this.index.closed) {
+        const batch: Array<{ ref: EntryRef; at: number }> = [];
+        for (const [id, use] of this.uses) {
+          this.uses.delete(id);
+          batch.push(use);
+          if (batch.length === BATCH * 4) break;
+        }
+        this.index.markUsed(batch);
+        await yieldToEventLoop();
+      }
+    })().finally(() => (this.flushing = undefined));
+    return this.flushing;
   }
 
   private sweepInBackground(): void {
@@ -189,15 +439,6 @@ export class DiskStore implements CacheStore {
       .finally(() => {
         this.sweeping = undefined;
       });
-  }
-
-  private sourceDir(sourceHash: string): string {
-    const h = sourceHash;
-    return join(this.opts.dir, h.slice(0, 2), h.slice(2, 4), h.slice(4, 6), h.slice(6));
-  }
-
-  private entryPath(ref: EntryRef): string {
-    return join(this.sourceDir(ref.sourceHash), ref.variantHash + ENTRY_SUFFIX);
   }
 
   /**
@@ -217,7 +458,7 @@ export class DiskStore implements CacheStore {
       written = true;
     } finally {
       await handle.close();
-      if (!written) await this.unlinkQuiet(temp);
+      if (!written) await this.unlink(temp);
     }
   }
 
@@ -234,9 +475,10 @@ export class DiskStore implements CacheStore {
   }
 
   private async remove(ref: EntryRef): Promise<boolean> {
-    const indexed = this.index.delete(ref);
     const onDisk = await this.removeFile(ref);
-    return indexed || onDisk;
+    const indexed = this.index.remove([ref]);
+    this.forget(indexed);
+    return indexed.length > 0 || onDisk;
   }
 
   /**
@@ -244,98 +486,40 @@ export class DiskStore implements CacheStore {
    * same key may unlink the new file; the next get then finds it missing and drops it.
    */
   private async removeFile(ref: EntryRef): Promise<boolean> {
-    const existed = await this.unlinkQuiet(this.entryPath(ref));
-    await this.pruneEmptyDirs(ref.sourceHash);
+    const existed = await this.unlink(entryPathOf(this.opts.dir, ref));
+    await pruneEmptyDirs(this.opts.dir, ref.sourceHash);
     return existed;
   }
 
-  /** Removes the source directory and its shard parents while they are empty. */
-  private async pruneEmptyDirs(sourceHash: string): Promise<void> {
-    let dir = this.sourceDir(sourceHash);
-    for (let level = 0; level < 4; level++, dir = dirname(dir)) {
-      try {
-        await rmdir(dir);
-      } catch (err) {
-        if (errorCode(err) !== 'ENOENT') return; // not empty: the common case
-      }
-    }
+  /** Recency in epoch microseconds, strictly increasing, so uses within one millisecond keep their order. */
+  private useClock(): number {
+    this.lastUse = Math.max(Math.round((performance.timeOrigin + performance.now()) * 1000), this.lastUse + 1);
+    return this.lastUse;
   }
 
-  private async unlinkQuiet(path: string): Promise<boolean> {
-    try {
-      await unlink(path);
-      return true;
-    } catch (err) {
-      if (errorCode(err) !== 'ENOENT') this.warn({ err, path }, 'cache file removal failed');
-      return false;
-    }
+  private unlink(path: string): Promise<boolean> {
+    return unlinkQuiet(path, (obj, msg) => this.warn(obj, msg));
   }
 
-  /** Waits for the file removals that evictions started, so put returns within budget. */
-  private async settleRemovals(): Promise<void> {
-    while (this.pendingRemovals.length > 0) {
-      const batch = this.pendingRemovals;
-      this.pendingRemovals = [];
-      await Promise.all(batch);
-    }
+  private forget(refs: EntryRef[]): void {
+    if (refs.length === 0) return;
+    for (const listener of this.listeners) listener(refs);
   }
 
-  /**
-   * Rebuilds the index from the tree: drops leftover temp files and damaged entries, then inserts
-   * the valid ones oldest first so that recency survives approximately and the budget evicts the
-   * oldest.
-   */
-  private async rebuild(): Promise<void> {
-    const found: Array<{ ref: EntryRef; value: IndexValue; mtimeMs: number }> = [];
-    let discarded = 0;
-    await forEachLimit(await this.listSourceDirs(), IO_CONCURRENCY, async ({ sourceHash, path }) => {
-      let kept = 0;
-      for (const name of await readdirQuiet(path)) {
-        const file = join(path, name);
-        if (name.endsWith('.tmp')) {
-          if (await this.unlinkQuiet(file)) discarded++;
-          continue;
-        }
-        const variantHash = name.endsWith(ENTRY_SUFFIX) ? name.slice(0, -ENTRY_SUFFIX.length) : '';
-        if (!HASH.test(variantHash)) continue; // not a cache file: leave it alone
-        const header = await readEntryHeader(file);
-        const valid =
-          header !== undefined &&
-          header.meta.sourceHash === sourceHash &&
-          header.meta.variantHash === variantHash &&
-          header.size <= this.opts.maxBytes;
-        if (!valid) {
-          if (await this.unlinkQuiet(file)) discarded++;
-          continue;
-        }
-        kept++;
-        const value = { size: header.size, expiresAt: header.meta.expiresAt, tags: header.meta.tags, source: header.meta.source };
-        found.push({ ref: { sourceHash, variantHash }, value, mtimeMs: header.mtimeMs });
-      }
-      if (kept === 0) await this.pruneEmptyDirs(sourceHash);
-    });
-    if (discarded > 0) this.warn({ dir: this.opts.dir, discarded }, 'removed damaged or unfinished cache files');
-    found.sort((a, b) => a.mtimeMs - b.mtimeMs);
-    for (const { ref, value } of found) this.index.set(ref, value);
-    await this.settleRemovals();
+  private async hasShards(): Promise<boolean> {
+    return (await readdir(this.opts.dir, { withFileTypes: true })).some((d) => d.isDirectory() && SHARD.test(d.name));
   }
 
-  /** The source directories: three levels of two hex characters, then the rest of the hash. */
-  private async listSourceDirs(): Promise<Array<{ sourceHash: string; path: string }>> {
-    let level = [{ sourceHash: '', path: this.opts.dir }];
-    for (let depth = 0; depth < 4; depth++) {
-      const next: typeof level = [];
-      const pattern = depth < 3 ? SHARD : SOURCE_REST;
-      await forEachLimit(level, IO_CONCURRENCY, async ({ sourceHash, path }) => {
-        for (const d of await readdirQuiet(path, true)) {
-          if (d.isDirectory() && pattern.test(d.name)) {
-            next.push({ sourceHash: sourceHash + d.name, path: join(path, d.name) });
-          }
-        }
-      });
-      level = next;
-    }
-    return level;
+  private every(ms: number, fn: () => void): void {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  /** Work nobody awaits now but close() does. */
+  private inBackground(work: Promise<unknown>): void {
+    const tracked = work.catch((err) => this.warn({ err }, 'cache background work failed')).finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
   }
 
   private warn(obj: object, msg: string): void {
@@ -343,78 +527,8 @@ export class DiskStore implements CacheStore {
   }
 }
 
-/**
- * The file's bytes when it is exactly `size` long, else undefined: open, one read of size + 1
- * bytes, and a close nobody waits for (two trips to the thread pool instead of readFile's four).
- */
-function readIfSized(path: string, size: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    fs.open(path, 'r', (openErr, fd) => {
-      if (openErr) return reject(openErr);
-      const buf = Buffer.allocUnsafe(size + 1);
-      fs.read(fd, buf, 0, size + 1, 0, (readErr, bytesRead) => {
-        fs.close(fd, () => {});
-        if (readErr) reject(readErr);
-        else resolve(bytesRead === size ? buf.subarray(0, size) : undefined);
-      });
-    });
-  });
-}
-
-/** Reads only the header of an entry file; undefined when unreadable or damaged. */
-async function readEntryHeader(
-  path: string,
-): Promise<{ meta: CacheEntryMeta; size: number; mtimeMs: number } | undefined> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(path, 'r');
-    const { size, mtimeMs } = await handle.stat();
-    let head = await readAt(handle, Math.min(size, HEADER_READ_BYTES));
-    const length = headerLengthOf(head);
-    if (length === undefined) return undefined;
-    if (head.length < PREFIX_BYTES + length) head = await readAt(handle, Math.min(size, PREFIX_BYTES + length));
-    const parsed = parseEntryHeader(head, size);
-    return parsed && { meta: parsed.meta, size, mtimeMs };
-  } catch {
-    return undefined;
-  } finally {
-    await handle?.close();
-  }
-}
-
-async function readAt(handle: FileHandle, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  const { bytesRead } = await handle.read(buf, 0, length, 0);
-  return buf.subarray(0, bytesRead);
-}
-
-function readdirQuiet(path: string): Promise<string[]>;
-function readdirQuiet(path: string, withTypes: true): Promise<Dirent[]>;
-async function readdirQuiet(path: string, withTypes?: true): Promise<Array<string | Dirent>> {
-  try {
-    return withTypes ? await readdir(path, { withFileTypes: true }) : await readdir(path);
-  } catch (err) {
-    if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return [];
-    throw err;
-  }
-}
-
-async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-function isEntryRef(ref: EntryRef): boolean {
-  return HASH.test(ref.sourceHash) && HASH.test(ref.variantHash);
-}
-
-function isShardDir(d: Dirent): boolean {
-  return d.isDirectory() && SHARD.test(d.name);
-}
-
-function errorCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
+/** The index columns a stored entry's meta gives. */
+function rowFieldsOf(meta: CacheEntryMeta): { expiresAt: number; tags: string[]; site: string; path: string } {
+  const source = parseSourceString(meta.source);
+  return { expiresAt: meta.expiresAt, tags: meta.tags, site: source?.site ?? '', path: source?.path ?? '' };
 }

@@ -1,21 +1,13 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
-
-/** Where one variant lives: its source directory and its entry name. */
-export interface EntryRef {
-  sourceHash: string;
-  variantHash: string;
-}
-
-/** What a purge predicate sees of an entry. */
-export type { EntrySummary } from './types.js';
+import type { EntryRef } from './types.js';
 
 /** Entries visited between two yields to the event loop in long walks. */
 const WALK_BATCH = 256;
 
 /**
  * Byte-bounded LRU of cache entries, with a per-source map so a source's variants are found
- * without scanning everything. Shared by the disk index and the memory tier.
+ * without scanning everything: the memory tier's index.
  */
 export class LruIndex<V extends {}> {
   private readonly lru: LRUCache<string, V>;
@@ -73,7 +65,7 @@ export class LruIndex<V extends {}> {
     return this.lru.delete(keyOf(ref));
   }
 
-  variantsOf(sourceHash: string): string[] {
+  private variantsOf(sourceHash: string): string[] {
     return [...(this.bySource.get(sourceHash) ?? [])];
   }
 

@@ -1,11 +1,12 @@
-import { LruIndex, type EntryRef, type EntrySummary } from './lru-index.js';
-import type { CacheEntry, CacheKey, CacheStats, CacheStore } from './types.js';
+import { LruIndex } from './lru-index.js';
+import { selects } from './selector.js';
+import type { CacheEntry, CacheKey, CacheStats, EntryRef, EntrySelector, PurgeableStore } from './types.js';
 
 /** Rough per-entry cost of the meta object, counted against the byte budget. */
 const META_OVERHEAD_BYTES = 512;
 
 /** Hot tier: whole entries in memory, least recently used dropped beyond maxBytes. */
-export class MemoryStore implements CacheStore {
+export class MemoryStore implements PurgeableStore {
   private readonly index: LruIndex<CacheEntry>;
   private readonly maxEntryBytes: number;
 
@@ -42,24 +43,25 @@ export class MemoryStore implements CacheStore {
   }
 
   async delete(key: CacheKey): Promise<boolean> {
-    return this.index.delete(key);
+    return this.forget(key);
+  }
+
+  /** delete() without a promise. */
+  forget(ref: EntryRef): boolean {
+    return this.index.delete(ref);
   }
 
   async deleteSource(sourceHash: string): Promise<number> {
     return this.index.deleteSource(sourceHash).length;
   }
 
-  async deleteWhere(pred: (entry: EntrySummary) => boolean): Promise<number> {
-    const removed = await this.index.deleteWhere((ref, entry) => pred({ ...ref, tags: entry.meta.tags, source: entry.meta.source }));
-    return removed.length;
+  /** Walks the whole tier: it is bounded by memory, so small. */
+  async deleteSelected(selector: EntrySelector): Promise<number> {
+    return (await this.index.deleteWhere((_, entry) => selects(selector, entry.meta))).length;
   }
 
   async deleteAll(): Promise<number> {
     return this.index.clear();
-  }
-
-  variantsOf(sourceHash: string): string[] {
-    return this.index.variantsOf(sourceHash);
   }
 
   stats(): CacheStats {

@@ -1,31 +1,31 @@
 import type { DiskStore } from './disk-store.js';
-import type { EntrySummary } from './lru-index.js';
 import type { MemoryStore } from './memory-store.js';
-import type { CacheEntry, CacheKey, CacheStats, CacheStore } from './types.js';
+import type { CacheEntry, CacheKey, CacheStats, EntrySelector, PurgeableStore, ReconcileProgress } from './types.js';
 
 /**
  * A hot memory tier in front of the disk store. Memory only ever holds entries the disk index
- * also holds: a memory hit is checked against (and refreshes) the disk index, so disk evictions,
- * sweeps and purges apply to both tiers and disk recency follows the real traffic.
+ * also holds: whatever leaves the disk (evicted, swept, purged, found gone) leaves memory with it,
+ * and a memory hit counts as a use of the disk entry, so disk recency follows the real traffic.
  */
-export class TieredStore implements CacheStore {
+export class TieredStore implements PurgeableStore {
   /** hits answered from each tier since start */
   readonly hits = { memory: 0, disk: 0 };
 
   constructor(
     private readonly memory: MemoryStore,
     private readonly disk: DiskStore,
-  ) {}
+  ) {
+    disk.onRemoved((refs) => {
+      for (const ref of refs) memory.forget(ref);
+    });
+  }
 
   getFromMemory(key: CacheKey): CacheEntry | undefined {
     const hot = this.memory.peek(key);
     if (!hot) return undefined;
-    if (this.disk.touch(key)) {
-      this.hits.memory++;
-      return hot;
-    }
-    void this.memory.delete(key); // gone from disk (evicted, swept, purged): gone here too
-    return undefined;
+    this.disk.touch(key);
+    this.hits.memory++;
+    return hot;
   }
 
   async get(key: CacheKey): Promise<CacheEntry | undefined> {
@@ -42,8 +42,9 @@ export class TieredStore implements CacheStore {
 
   async put(entry: CacheEntry): Promise<void> {
     await this.disk.put(entry);
-    // Not stored on disk (too large, or purged meanwhile): an older copy in memory dies on its next get.
+    // Not stored on disk (too large, or purged meanwhile): no older copy may stay in memory either.
     if (this.disk.has(entry.meta)) await this.memory.put(entry);
+    else this.memory.forget(entry.meta);
   }
 
   async delete(key: CacheKey): Promise<boolean> {
@@ -51,27 +52,20 @@ export class TieredStore implements CacheStore {
     return inMemory || onDisk;
   }
 
+  /** Memory follows the disk's removals; the disk's count is the cache's. */
   async deleteSource(sourceHash: string): Promise<number> {
-    const variants = new Set([...this.memory.variantsOf(sourceHash), ...this.disk.variantsOf(sourceHash)]);
-    await Promise.all([this.memory.deleteSource(sourceHash), this.disk.deleteSource(sourceHash)]);
-    return variants.size;
+    await this.memory.deleteSource(sourceHash);
+    return this.disk.deleteSource(sourceHash);
   }
 
-  async deleteWhere(pred: (entry: EntrySummary) => boolean): Promise<number> {
-    const removed = new Set<string>();
-    const select = (entry: EntrySummary): boolean => {
-      const hit = pred(entry);
-      if (hit) removed.add(entry.variantHash);
-      return hit;
-    };
-    await Promise.all([this.memory.deleteWhere(select), this.disk.deleteWhere(select)]);
-    return removed.size;
+  async deleteSelected(selector: EntrySelector): Promise<number> {
+    await this.memory.deleteSelected(selector);
+    return this.disk.deleteSelected(selector);
   }
 
   async deleteAll(): Promise<number> {
-    const memoryOnly = await this.memory.deleteWhere((entry) => !this.disk.has(entry));
-    const [, onDisk] = await Promise.all([this.memory.deleteAll(), this.disk.deleteAll()]);
-    return memoryOnly + onDisk;
+    await this.memory.deleteAll();
+    return this.disk.deleteAll();
   }
 
   /** The disk holds every entry, so its numbers are the cache's. */
@@ -79,8 +73,11 @@ export class TieredStore implements CacheStore {
     return this.disk.stats();
   }
 
+  reconcileProgress(): ReconcileProgress {
+    return this.disk.reconcileProgress();
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.memory.close(), this.disk.close()]);
   }
 }
-

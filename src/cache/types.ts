@@ -12,6 +12,12 @@ export interface CacheKey {
   variantHash: string;
 }
 
+/** Where one variant lives: its source directory and its entry name (sha256 hex each). */
+export interface EntryRef {
+  sourceHash: string;
+  variantHash: string;
+}
+
 export interface CacheEntryMeta {
   /** the full variant key string, compared on every read */
   key: string;
@@ -47,18 +53,30 @@ export interface CacheStats {
   bytes: number;
 }
 
-/** What a purge sees of an entry. */
-export interface EntrySummary {
-  sourceHash: string;
-  variantHash: string;
+/** How far the disk store's background reconciliation of index and files has come. */
+export interface ReconcileProgress {
+  /** true once the index is known to list every entry file */
+  complete: boolean;
+  /** share of the tree's 256 top-level shards done, 0..1 */
+  fraction: number;
+  /** entry files read since this reconciliation started */
+  filesRead: number;
+  /** files the index did not know, now indexed */
+  adopted: number;
+  /** index rows without a file, and damaged or leftover files, removed */
+  dropped: number;
+}
+
+/** What a purge selects besides whole sources: entries carrying any of `tags`, or whose source path starts with one of `prefixes` on its site. */
+export interface EntrySelector {
   tags: string[];
-  source: string;
+  prefixes: Array<{ site: string; prefix: string }>;
 }
 
 /** A store that purges can select in. */
 export interface PurgeableStore extends CacheStore {
-  /** Removes the entries `pred` selects; answers how many. */
-  deleteWhere(pred: (entry: EntrySummary) => boolean): Promise<number>;
+  /** Removes the entries `selector` selects; answers how many. */
+  deleteSelected(selector: EntrySelector): Promise<number>;
   deleteAll(): Promise<number>;
 }
 

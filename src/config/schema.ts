@@ -96,6 +96,8 @@ export const configSchema = z
         memoryBytes: z.number().int().min(0).default(64 * MiB),
         sweepIntervalSeconds: z.number().min(0.05).default(60),
         fsync: z.boolean().default(false),
+        /** Most reads per second (a source directory listed, an entry header read) when the index is reconciled with the tree in the background. */
+        reconcileReadsPerSecond: z.number().int().min(1).default(5000),
       })
       .strict()
       .prefault({}),

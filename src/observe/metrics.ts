@@ -1,8 +1,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CacheStats } from '../cache/types.js';
+import type { CacheStats, ReconcileProgress } from '../cache/types.js';
 
 export interface CacheStatsSource {
   stats(): CacheStats;
+  /** where the disk index stands against the files, for a cache that reconciles them */
+  reconcileProgress?(): ReconcileProgress;
   /** hits answered by each tier, where the cache has tiers */
   readonly hits?: { memory: number; disk: number };
 }
@@ -115,6 +117,36 @@ export class EdgeMetrics {
       registers: [this.registry],
       collect() {
         this.set(cache.stats().entries);
+      },
+    });
+    if (!cache.reconcileProgress) return;
+    const progress = (): ReconcileProgress => cache.reconcileProgress!();
+    new Gauge({
+      name: 'imgedge_cache_index_complete',
+      help: '1 when the disk index is known to list every entry file; 0 while it is reconciled in the background',
+      registers: [this.registry],
+      collect() {
+        this.set(progress().complete ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'imgedge_cache_reconcile_progress_ratio',
+      help: 'Share of the cache tree the background reconciliation has done (1 when complete)',
+      registers: [this.registry],
+      collect() {
+        this.set(progress().fraction);
+      },
+    });
+    new Gauge({
+      name: 'imgedge_cache_reconcile_files',
+      help: 'Files the running reconciliation has read, adopted into the index, and dropped',
+      labelNames: ['outcome'] as const,
+      registers: [this.registry],
+      collect() {
+        const p = progress();
+        this.set({ outcome: 'read' }, p.filesRead);
+        this.set({ outcome: 'adopted' }, p.adopted);
+        this.set({ outcome: 'dropped' }, p.dropped);
       },
     });
   }

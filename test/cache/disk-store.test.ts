@@ -6,8 +6,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DiskStore } from '../../src/cache/disk-store.js';
-import { bodyFor, entryFor, entryPathOf, filesUnder, keyFor, tempCacheDir } from './fixtures.js';
+import Database from 'better-sqlite3';
+import { DiskStore, INDEX_FILE } from '../../src/cache/disk-store.js';
+import { makeCacheKey } from '../../src/cache/key.js';
+import { bodyFor, entryFor, entryPathOf, filesUnder, keyFor, markUncleanStop, tempCacheDir } from './fixtures.js';
 
 const MB = 1024 * 1024;
 const exists = (file: string): Promise<boolean> => access(file).then(() => true, () => false);
@@ -15,7 +17,7 @@ const exists = (file: string): Promise<boolean> => access(file).then(() => true,
 describe('DiskStore', () => {
   let dir: string;
   let store: DiskStore | undefined;
-  const fresh = async (opts: { maxBytes?: number; sweepIntervalMs?: number } = {}): Promise<DiskStore> => {
+  const fresh = async (opts: { maxBytes?: number; sweepIntervalMs?: number; reconcileReadsPerSecond?: number } = {}): Promise<DiskStore> => {
     await store?.close();
     store = await DiskStore.open({ dir, maxBytes: 64 * MB, ...opts });
     return store;
@@ -57,21 +59,35 @@ describe('DiskStore', () => {
   });
 
   it('keeps the files on disk within the byte budget, evicting the least recently used', async () => {
-    // each entry file is 10 000 body bytes + a header of a few hundred: three fit, four do not
-    const s = await fresh({ maxBytes: 31_800 });
-    const keys = [0, 1, 2, 3, 4].map((i) => keyFor(`budget${i}`));
+    // each entry file is 10 000 body bytes + a header of a few hundred: three fit (below the
+    // 95 % where background eviction starts), four do not
+    const s = await fresh({ maxBytes: 34_000 });
+    const keys = [0, 1, 2, 3].map((i) => keyFor(`budget${i}`));
     for (const key of keys.slice(0, 3)) await s.put(entryFor(key, bodyFor(key.variant, 10_000)));
     assert.ok(await s.get(keys[0]!), 'read: now the most recent');
-    for (const key of keys.slice(3)) await s.put(entryFor(key, bodyFor(key.variant, 10_000)));
+    await s.put(entryFor(keys[3]!, bodyFor(keys[3]!.variant, 10_000)));
 
     const files = await filesUnder(dir);
     const onDisk = files.reduce((sum, f) => sum + f.size, 0);
-    assert.ok(onDisk <= 31_800, `${onDisk} bytes on disk`);
-    assert.equal(files.length, 3);
-    assert.deepEqual(s.stats(), { entries: 3, bytes: onDisk });
+    assert.ok(onDisk <= 34_000 * 0.9, `${onDisk} bytes on disk`);
+    assert.deepEqual(s.stats(), { entries: files.length, bytes: onDisk });
     assert.ok(await s.get(keys[0]!), 'the recently read entry survives');
+    assert.ok(await s.get(keys[3]!), 'the new entry is stored');
     assert.equal(await s.get(keys[1]!), undefined, 'the least recently used is gone');
     assert.equal(await exists(entryPathOf(dir, keys[1]!)), false);
+    await s.deleteAll();
+  });
+
+  it('evicts in the background once the cache passes 95 % of its budget, down to 90 %', async () => {
+    const s = await fresh({ maxBytes: 108_000 });
+    const keys = Array.from({ length: 10 }, (_, i) => keyFor(`ahead${i}`));
+    for (const key of keys) await s.put(entryFor(key, bodyFor(key.variant, 10_000)));
+    for (let i = 0; i < 50 && s.stats().bytes > 108_000 * 0.9; i++) await sleep(10);
+    const { bytes, entries } = s.stats();
+    assert.ok(bytes <= 108_000 * 0.9, `${bytes} bytes after eviction`);
+    assert.equal(entries, 9);
+    assert.equal(await s.get(keys[0]!), undefined, 'the oldest went first');
+    assert.equal((await filesUnder(dir)).length, 9);
     await s.deleteAll();
   });
 
@@ -124,7 +140,7 @@ describe('DiskStore', () => {
     assert.equal(s.stats().entries, 0);
   });
 
-  it('drops damaged entries found at start-up', async () => {
+  it('opens without reading the entries, and drops a damaged one when it is read', async () => {
     let s = await fresh();
     const good = keyFor('good');
     const cut = keyFor('cut-at-start');
@@ -132,27 +148,83 @@ describe('DiskStore', () => {
     await s.put(entryFor(cut, bodyFor('cut', 5000)));
     await truncate(entryPathOf(dir, cut), 3000);
     s = await fresh();
-    assert.equal(s.stats().entries, 1);
-    assert.equal(await exists(entryPathOf(dir, cut)), false);
+    assert.equal(s.stats().entries, 2, 'the index, not the files, says what the cache holds');
     assert.equal(await s.get(cut), undefined);
+    assert.equal(await exists(entryPathOf(dir, cut)), false);
+    assert.equal(s.stats().entries, 1);
     assert.ok(await s.get(good));
     await s.deleteAll();
   });
 
-  it('removes a leftover .tmp file at start-up and never serves it', async () => {
+  it('after an unclean stop, serves and adopts files the index lost, drops rows whose files are gone, removes leftover temp files', async () => {
     let s = await fresh();
-    const written = keyFor('tmp-source');
-    const unfinished = keyFor('tmp-source', 'w=999');
-    await s.put(entryFor(written, bodyFor('tmp')));
-    // a complete entry for `unfinished`, but only under a temp name, as a crash before rename leaves it
-    const tmp = path.join(path.dirname(entryPathOf(dir, unfinished)), `${unfinished.variantHash}.1234.tmp`);
-    await s.put(entryFor(unfinished, bodyFor('tmp')));
-    await copyFile(entryPathOf(dir, unfinished), tmp);
-    await s.delete(unfinished);
+    const lost = [keyFor('lost1'), keyFor('lost2')];
+    const vanished = keyFor('vanished');
+    for (const key of [...lost, vanished]) await s.put(entryFor(key, bodyFor(key.variant, 3000)));
+    const tmp = path.join(path.dirname(entryPathOf(dir, lost[0]!)), `${lost[0]!.variantHash}.1234.tmp`);
+    await copyFile(entryPathOf(dir, lost[0]!), tmp);
+    await s.close();
+    store = undefined;
+    // The index lost two rows (a crash between rename and commit) and one file is gone.
+    const db = new Database(path.join(dir, INDEX_FILE));
+    for (const key of lost) {
+      const { size } = db.prepare('DELETE FROM entries WHERE variant = ? RETURNING size').get(Buffer.from(key.variantHash, 'hex')) as { size: number };
+      db.prepare('UPDATE totals SET entries = entries - 1, bytes = bytes - ?').run(size);
+    }
+    db.close();
+    markUncleanStop(dir);
+    await rm(entryPathOf(dir, vanished));
+
+    s = await fresh({ reconcileReadsPerSecond: 1 });
+    assert.equal(s.reconcileProgress().complete, false);
+    const got = await s.get(lost[0]!);
+    assert.ok(got?.body.equals(bodyFor(lost[0]!.variant, 3000)), 'looked up on disk by its key while reconciling');
     s = await fresh();
+    await s.settled();
+    assert.equal(s.reconcileProgress().complete, true);
+    assert.equal(s.stats().entries, 2);
+    assert.ok(await s.get(lost[1]!), 'adopted by the reconciliation');
+    assert.equal(await s.get(vanished), undefined);
     assert.equal(await exists(tmp), false);
-    assert.equal(await s.get(unfinished), undefined);
-    assert.ok(await s.get(written));
+    await s.deleteAll();
+  });
+
+  it('a purge during reconciliation also removes matching files the index has not seen yet', async () => {
+    let s = await fresh();
+    const tagged = keyFor('purged-unseen');
+    const kept = keyFor('kept-unseen');
+    await s.put(entryFor(tagged, bodyFor('p', 2000), undefined, ['sale']));
+    await s.put(entryFor(kept, bodyFor('k', 2000), undefined, ['other']));
+    await s.close();
+    store = undefined;
+    await rm(path.join(dir, INDEX_FILE)); // a tree without its index, as after an upgrade
+    s = await fresh({ reconcileReadsPerSecond: 1 });
+    assert.equal(await s.deleteSelected({ tags: ['sale'], prefixes: [] }), 0, 'the index does not know it yet');
+    assert.equal(await s.get(tagged), undefined, 'but it is never served');
+    assert.equal(await exists(entryPathOf(dir, tagged)), false);
+    s = await fresh({ reconcileReadsPerSecond: 1 }); // the recorded purge survives a restart
+    const again = entryFor(tagged, bodyFor('p2', 2000), undefined, ['sale']);
+    await s.put(again);
+    assert.ok((await s.get(tagged))?.body.equals(again.body), 'stored after the purge: served');
+    assert.ok(await s.get(kept));
+    await s.deleteAll();
+  });
+
+  it('purges by tag and by path prefix through its index', async () => {
+    const s = await fresh();
+    const shoes = ['a', 'b'].map((n) => makeCacheKey({ site: 'shop', path: `/shoes/${n}.jpg`, sourceQuery: '', spec: 'w=1', format: 'webp' }));
+    const shirt = makeCacheKey({ site: 'shop', path: '/shirts/c.jpg', sourceQuery: '', spec: 'w=1', format: 'webp' });
+    const otherSite = makeCacheKey({ site: 'blog', path: '/shoes/a.jpg', sourceQuery: '', spec: 'w=1', format: 'webp' });
+    const tagged = keyFor('tagged');
+    for (const key of [...shoes, shirt, otherSite]) await s.put(entryFor(key, bodyFor(key.variant)));
+    await s.put(entryFor(tagged, bodyFor('tagged'), undefined, ['t1', 't2']));
+    assert.equal(await s.deleteSelected({ tags: [], prefixes: [{ site: 'shop', prefix: '/shoes/' }] }), 2);
+    assert.equal(await s.deleteSelected({ tags: ['t2', 'nope'], prefixes: [] }), 1);
+    for (const key of [...shoes, tagged]) assert.equal(await s.get(key), undefined);
+    assert.ok(await s.get(shirt));
+    assert.ok(await s.get(otherSite), 'a prefix purge stays on its site');
+    assert.equal(await s.deleteSelected({ tags: [], prefixes: [{ site: 'shop', prefix: '' }] }), 1, 'an empty prefix is the whole site');
+    assert.equal(s.stats().entries, 1);
     await s.deleteAll();
   });
 
@@ -197,8 +269,8 @@ await Promise.all([writer(), writer(), writer(), writer()]);
     await exited;
 
     const reopened = await DiskStore.open({ dir: cache, maxBytes: 2 ** 40 });
+    await reopened.settled();
     try {
-      const { makeCacheKey } = await import('../../src/cache/key.js');
       let served = 0;
       for (let i = 0; i < 20_000; i++) {
         const key = makeCacheKey({ site: 'crash', path: `/${i % 40}`, sourceQuery: '', spec: `w=${i}`, format: 'webp' });

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
+import Database from 'better-sqlite3';
 import path from 'node:path';
+import { INDEX_FILE } from '../../src/cache/disk-store.js';
 import { makeCacheKey } from '../../src/cache/key.js';
 import type { CacheEntry, CacheKey } from '../../src/cache/types.js';
 
@@ -44,13 +46,20 @@ export function entryPathOf(dir: string, key: CacheKey): string {
   return path.join(dir, h.slice(0, 2), h.slice(2, 4), h.slice(4, 6), h.slice(6), `${key.variantHash}.entry`);
 }
 
-/** Every file under `dir` with its size. */
+/** Every file under `dir` with its size, except the disk store's index. */
 export async function filesUnder(dir: string): Promise<Array<{ path: string; size: number }>> {
   const out: Array<{ path: string; size: number }> = [];
   for (const d of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!d.isFile()) continue;
+    if (!d.isFile() || d.name.startsWith(INDEX_FILE)) continue;
     const file = path.join(d.parentPath ?? d.path, d.name);
     out.push({ path: file, size: (await stat(file)).size });
   }
   return out;
+}
+
+/** Leaves the store's index as a crash would: not marked as closed cleanly. */
+export function markUncleanStop(dir: string): void {
+  const db = new Database(path.join(dir, INDEX_FILE));
+  db.prepare("UPDATE state SET value = '0' WHERE name = 'clean'").run();
+  db.close();
 }

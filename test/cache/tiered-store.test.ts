@@ -55,7 +55,7 @@ describe('TieredStore', () => {
     const other = keyFor('t3');
     for (const key of tagged) await tiered.put(entryFor(key, bodyFor(key.variant), undefined, ['product-1']));
     await tiered.put(entryFor(other, bodyFor(other.variant), undefined, ['product-2']));
-    assert.equal(await tiered.deleteWhere((e) => e.tags.includes('product-1')), 2);
+    assert.equal(await tiered.deleteSelected({ tags: ['product-1'], prefixes: [] }), 2);
     for (const key of tagged) assert.equal(await tiered.get(key), undefined);
     assert.ok(await tiered.get(other));
     assert.equal(await tiered.deleteAll(), 1);

@@ -48,6 +48,7 @@ export async function startEdge(config: Config): Promise<RunningEdge> {
     maxBytes: config.cache.maxBytes,
     sweepIntervalMs: config.cache.sweepIntervalSeconds * 1000,
     staleRetentionMs: staleRetentionMs(config),
+    reconcileReadsPerSecond: config.cache.reconcileReadsPerSecond,
   });
   const cache = new TieredStore(new MemoryStore({ maxBytes: config.cache.memoryBytes }), disk);
   const logger = createLogger(config.log.level);
