@@ -4,6 +4,8 @@
  * Options: --seconds N (each timed run, default 10), --rounds N (interleaved runs per side, default 3),
  * --keep (leave the work directory: cache, logs, nginx files), --report-only (rewrite the report
  * from docs/benchmarks.json, the last run's results, without measuring).
+ * `--scale 100000,1000000 [--index-only 10000000]` runs only the cache-at-scale scenario
+ * (loadtest/cache-scale.ts, docs/CACHE-SCALE.md).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -13,6 +15,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { freePort } from '../test/helpers/processes.js';
 import { countedLoad, loadGenerator } from './drive.js';
+import { runScale } from './cache-scale.js';
 import { drawFixtures } from './fixtures.js';
 import { chart, markdown, type Machine } from './report.js';
 import {
@@ -30,6 +33,8 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '3' },
     keep: { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
+    scale: { type: 'string' },
+    'index-only': { type: 'string' },
   },
 });
 const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -84,6 +89,16 @@ async function writeReport(results: ScenarioResult[], m: Machine): Promise<void>
 }
 
 async function main(): Promise<void> {
+  if (opts.scale || opts['index-only']) {
+    const sizes = (list: string | undefined) => (list ? list.split(',').map(Number) : []);
+    const workDir = await mkdtemp(path.join(os.tmpdir(), 'imgedge-scale-'));
+    try {
+      await runScale(sizes(opts.scale), sizes(opts['index-only']), workDir);
+    } finally {
+      if (!opts.keep) await rm(workDir, { recursive: true, force: true });
+    }
+    return;
+  }
   if (opts['report-only']) {
     // Re-renders the report from the last run's results (after a change to report.ts).
     const { machine: m, results } = JSON.parse(await readFile(RESULTS_JSON, 'utf8')) as { machine: Machine; results: ScenarioResult[] };

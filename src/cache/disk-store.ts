@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { encodeEntryHeader, parseEntryHeader } from './entry-file.js';
-import { EntryIndex, type IndexRow } from './entry-index.js';
+import { EntryIndex, type IndexRow, type RecordedPurge } from './entry-index.js';
 import {
   IO_CONCURRENCY,
   SHARD,
@@ -22,6 +22,7 @@ import {
 import { parseSourceString } from './key.js';
 import { CURSOR_STATE, Reconciler } from './reconcile.js';
 import { selects } from './selector.js';
+import { TimeSlice } from './time-slice.js';
 import type {
   CacheEntry,
   CacheEntryMeta,
@@ -55,8 +56,6 @@ export const INDEX_FILE = 'index.sqlite';
 const TRASH_PREFIX = '.trash-';
 /** Names this process's temp files apart from any other writer's. */
 const TEMP_TAG = `${process.pid}-${randomBytes(4).toString('hex')}`;
-/** Rows handled per synchronous index call in bulk work: a few milliseconds each. */
-const BATCH = 500;
 /** Reads remembered for the recency write at most; more flush early. */
 const MAX_PENDING_USES = 20_000;
 /** Background eviction starts above this share of the budget and stops below the next. */
@@ -72,8 +71,11 @@ const STATE_COMPLETE = 'complete';
  *
  * Opening never walks the tree. After an unclean stop (or over a tree without an index) the index
  * may miss files or list files that are gone: until the background reconciliation has seen every
- * shard, a key the index does not know is looked up on disk by its path and indexed on the way,
- * and purges are recorded so that no file they removed is indexed later.
+ * shard, a key the index does not know is looked up on disk by its path and indexed on the way.
+ *
+ * A purge by tag or prefix removes rows (the entries stop being served) and answers; their files
+ * are deleted in the background. The purge is recorded in the index until then, and while the
+ * index is incomplete, so that no file it selects is ever indexed again, even after a crash.
  */
 export class DiskStore implements PurgeableStore {
   private readonly uses = new Map<string, { ref: EntryRef; at: number }>();
@@ -83,7 +85,9 @@ export class DiskStore implements PurgeableStore {
   private complete = true;
   private reconciler: Reconciler | undefined;
   private reconciling: Promise<void> | undefined;
-  private recorded: Array<{ at: number; selector: EntrySelector }> = [];
+  private recorded: RecordedPurge[] = [];
+  /** recorded purges whose files are still being deleted */
+  private readonly unlinking = new Set<RecordedPurge>();
   private timers: NodeJS.Timeout[] = [];
   private sweeping: Promise<number> | undefined;
   private evicting: Promise<void> | undefined;
@@ -91,7 +95,7 @@ export class DiskStore implements PurgeableStore {
   private closed = false;
   private lastUse = 0;
   private tempSerial = 0;
-  private rowsToIndex: IndexRow[] = [];
+  private rowsToIndex = { stored: [] as IndexRow[], found: [] as IndexRow[] };
   private indexing: Promise<void> | undefined;
 
   private constructor(
@@ -109,7 +113,7 @@ export class DiskStore implements PurgeableStore {
     try {
       await store.start();
     } catch (err) {
-      index.close();
+      await index.close();
       throw err;
     }
     return store;
@@ -184,18 +188,36 @@ export class DiskStore implements PurgeableStore {
     return removed.length;
   }
 
-  /** Removes the entries carrying a tag or under a path prefix, through the index's own orders. */
+  /**
+   * Removes the entries carrying a tag or under a path prefix, through the index's own orders:
+   * their rows now (500 at a time, yielding between batches), their files in the background.
+   */
   async deleteSelected(selector: EntrySelector): Promise<number> {
-    if (!this.complete) {
-      // Files not indexed yet must not be adopted later if this purge selects them.
-      const purge = { at: Date.now(), selector };
-      this.index.recordPurge(purge);
-      this.recorded.push(purge);
-    }
-    let removed = 0;
-    for (const tag of selector.tags) removed += await this.drain(() => this.index.tagged(tag, BATCH));
-    for (const { site, prefix } of selector.prefixes) removed += await this.drain(() => this.index.prefixed(site, prefix, BATCH));
-    return removed;
+    const purge = this.index.recordPurge(Date.now(), selector);
+    this.recorded.push(purge);
+    this.unlinking.add(purge);
+    const refs: EntryRef[] = [];
+    const slice = new TimeSlice();
+    const takeRows = async (select: (limit: number) => EntryRef[]): Promise<void> => {
+      for (;;) {
+        const gone = slice.time(() => this.index.remove(select(slice.size)));
+        slice.next();
+        if (gone.length === 0) return;
+        this.forget(gone);
+        refs.push(...gone);
+        await yieldToEventLoop();
+      }
+    };
+    for (const tag of selector.tags) await takeRows((limit) => this.index.tagged(tag, limit));
+    for (const { site, prefix } of selector.prefixes) await takeRows((limit) => this.index.prefixed(site, prefix, limit));
+    this.inBackground(
+      // An entry stored again since has replaced the file already: it stays.
+      forEachLimit(refs, IO_CONCURRENCY, async (ref) => this.index.lookup(ref) ?? (await this.removeFile(ref))).finally(() => {
+        this.unlinking.delete(purge);
+        if (this.complete) this.forgetRecordedPurges();
+      }),
+    );
+    return refs.length;
   }
 
   /**
@@ -208,19 +230,27 @@ export class DiskStore implements PurgeableStore {
     const trash = join(this.opts.dir, `${TRASH_PREFIX}${randomBytes(6).toString('hex')}`);
     await mkdir(trash);
     const shards = (await readdir(this.opts.dir, { withFileTypes: true })).filter((d) => d.isDirectory() && SHARD.test(d.name));
-    await Promise.all(shards.map((d) => rename(join(this.opts.dir, d.name), join(trash, d.name))));
+    await Promise.all(
+      shards.map((d) =>
+        rename(join(this.opts.dir, d.name), join(trash, d.name)).catch((err) => {
+          if (errorCode(err) !== 'ENOENT') throw err; // pruned meanwhile: nothing to move
+        }),
+      ),
+    );
     this.uses.clear();
-    this.index.recreate();
+    this.recorded = [];
+    this.unlinking.clear();
+    await this.index.recreate();
     this.index.setState(STATE_CLEAN, '0');
     this.markComplete();
-    this.inBackground(rm(trash, { recursive: true, force: true }));
+    this.removeTrash(trash);
     return count;
   }
 
   /** Removes entries past expiresAt + staleRetentionMs, in expiry order; answers how many. */
   async sweep(): Promise<number> {
     const cutoff = Date.now() - (this.opts.staleRetentionMs ?? 0);
-    return this.drain(() => this.index.expiredBefore(cutoff, BATCH));
+    return this.drain((limit) => this.index.expiredBefore(cutoff, limit));
   }
 
   /** Marks an entry recently used without reading it: written to the index with the next batch. */
@@ -258,12 +288,14 @@ export class DiskStore implements PurgeableStore {
     await this.flushUses();
     await Promise.all(this.background);
     this.index.setState(STATE_CLEAN, '1');
-    this.index.close();
+    await this.index.close();
   }
 
   /** Decides whether the index can be trusted as it is, and starts the timers. */
   private async start(): Promise<void> {
     const { index, opts } = this;
+    index.onCheckpointError = (message) => this.warn({ file: index.file, message }, 'cache index checkpoint failed; retried in a second');
+    if (index.discarded) this.warn({ file: index.file, reason: index.discarded }, 'cache index was damaged: started over, reconciling with the files');
     const overOldTree = index.created && (await this.hasShards());
     const cleanBefore = index.getState(STATE_CLEAN) === '1';
     this.complete = index.created ? !overOldTree : cleanBefore && index.getState(STATE_COMPLETE) === '1';
@@ -273,11 +305,12 @@ export class DiskStore implements PurgeableStore {
       index.setState(STATE_COMPLETE, '0');
       // After a crash, shards done before it may have changed without the index: start over.
       if (!cleanBefore) index.setState(CURSOR_STATE, '0');
-      this.recorded = index.recordedPurges();
     }
+    // Purges whose files a crash left behind: the reconciliation deletes those files.
+    this.recorded = index.recordedPurges();
     index.setState(STATE_CLEAN, '0');
     for (const d of await readdir(opts.dir, { withFileTypes: true })) {
-      if (d.isDirectory() && d.name.startsWith(TRASH_PREFIX)) this.inBackground(rm(join(opts.dir, d.name), { recursive: true, force: true }));
+      if (d.isDirectory() && d.name.startsWith(TRASH_PREFIX)) this.removeTrash(join(opts.dir, d.name));
     }
     if (!this.complete) this.startReconciling();
     this.every(opts.sweepIntervalMs ?? 60_000, () => this.sweepInBackground());
@@ -312,10 +345,18 @@ export class DiskStore implements PurgeableStore {
 
   private markComplete(): void {
     this.complete = true;
-    this.recorded = [];
-    this.index.clearRecordedPurges();
+    this.forgetRecordedPurges();
     this.index.setState(CURSOR_STATE, '0');
     this.index.setState(STATE_COMPLETE, '1');
+  }
+
+  /** Drops the recorded purges no file deletion is waiting on (the index is complete). */
+  private forgetRecordedPurges(): void {
+    this.recorded = this.recorded.filter((p) => {
+      if (this.unlinking.has(p)) return true;
+      if (!this.index.closed) this.index.forgetRecordedPurge(p.id);
+      return false;
+    });
   }
 
   /** A key the incomplete index does not know: read from its path, indexed when whole and not purged. */
@@ -328,7 +369,7 @@ export class DiskStore implements PurgeableStore {
       return undefined;
     }
     const parsed = parseEntryHeader(file, file.length);
-    if (!parsed || !this.admit(key, parsed.meta, file.length, this.useClock())) {
+    if (!parsed || !(await this.admit(key, parsed.meta, file.length, this.useClock()))) {
       await this.unlink(path);
       return undefined;
     }
@@ -339,33 +380,33 @@ export class DiskStore implements PurgeableStore {
   /** The reconciliation's adoption: reads only the header; recency is the file's age. */
   private async adoptFile(ref: EntryRef, path: string): Promise<'adopted' | 'dropped'> {
     const header = await readEntryHeader(path);
-    if (header && this.admit(ref, header.meta, header.size, Math.round(header.mtimeMs * 1000))) return 'adopted';
+    if (header && (await this.admit(ref, header.meta, header.size, Math.round(header.mtimeMs * 1000)))) return 'adopted';
     await this.unlink(path);
     return 'dropped';
   }
 
   /** Indexes a file found on disk when it is whole, belongs where it lies, fits and no recorded purge selects it. */
-  private admit(ref: EntryRef, meta: CacheEntryMeta, size: number, usedAt: number): boolean {
+  private async admit(ref: EntryRef, meta: CacheEntryMeta, size: number, usedAt: number): Promise<boolean> {
     if (meta.sourceHash !== ref.sourceHash || meta.variantHash !== ref.variantHash || size > this.opts.maxBytes) return false;
     if (this.recorded.some((p) => meta.createdAt <= p.at && selects(p.selector, meta))) return false;
-    this.index.insertIfAbsent({ ...ref, ...rowFieldsOf(meta), size, usedAt });
+    await this.indexSoon({ ...ref, ...rowFieldsOf(meta), size, usedAt }, 'found');
     this.inBackground(this.keepBudget());
     return true;
   }
 
   /**
-   * Indexes a stored entry together with the others stored in the same turn of the event loop:
-   * one transaction for many puts (a commit costs far more than a row).
+   * Indexes an entry together with the others stored or found on disk in the same turn of the
+   * event loop: one transaction for many (a commit costs far more than a row).
    */
-  private indexSoon(row: IndexRow): Promise<void> {
-    this.rowsToIndex.push(row);
+  private indexSoon(row: IndexRow, how: 'stored' | 'found' = 'stored'): Promise<void> {
+    this.rowsToIndex[how].push(row);
     this.indexing ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
-        const rows = this.rowsToIndex;
-        this.rowsToIndex = [];
+        const { stored, found } = this.rowsToIndex;
+        this.rowsToIndex = { stored: [], found: [] };
         this.indexing = undefined;
         try {
-          this.index.upsert(rows);
+          this.index.write(stored, found);
           resolve();
         } catch (err) {
           reject(err);
@@ -376,13 +417,15 @@ export class DiskStore implements PurgeableStore {
   }
 
   /** Removes the selected entries batch by batch (files first, so a crash never resurrects one). */
-  private async drain(select: () => EntryRef[]): Promise<number> {
+  private async drain(select: (limit: number) => EntryRef[]): Promise<number> {
     let removed = 0;
+    const slice = new TimeSlice();
     for (;;) {
-      const refs = select();
+      const refs = slice.time(() => select(slice.size));
       if (refs.length === 0) return removed;
       await forEachLimit(refs, IO_CONCURRENCY, (ref) => this.removeFile(ref));
-      const gone = this.index.remove(refs);
+      const gone = slice.time(() => this.index.remove(refs));
+      slice.next();
       this.forget(gone);
       removed += gone.length;
       if (gone.length === 0) return removed;
@@ -402,27 +445,31 @@ export class DiskStore implements PurgeableStore {
   private async evict(): Promise<void> {
     await this.flushUses(); // recency the index has not seen yet would evict what was just read
     const target = this.opts.maxBytes * EVICT_TO;
+    const slice = new TimeSlice();
     while (this.index.totals.bytes > target) {
       let excess = this.index.totals.bytes - target;
-      const victims = this.index.leastRecentlyUsed(BATCH).filter((v) => (excess -= v.size) + v.size > 0);
+      const victims = slice.time(() => this.index.leastRecentlyUsed(slice.size)).filter((v) => (excess -= v.size) + v.size > 0);
       if (victims.length === 0) return;
       await forEachLimit(victims, IO_CONCURRENCY, (ref) => this.removeFile(ref));
-      this.forget(this.index.remove(victims));
+      this.forget(slice.time(() => this.index.remove(victims)));
+      slice.next();
       await yieldToEventLoop();
     }
   }
 
-  /** Writes the remembered reads to the index, a batch per turn of the event loop. */
+  /** Writes the remembered reads to the index, in time-sliced batches. */
   private flushUses(): Promise<void> {
     this.flushing ??= (async () => {
+      const slice = new TimeSlice(5, 2000);
       while (this.uses.size > 0 && !this.index.closed) {
         const batch: Array<{ ref: EntryRef; at: number }> = [];
         for (const [id, use] of this.uses) {
           this.uses.delete(id);
           batch.push(use);
-          if (batch.length === BATCH * 4) break;
+          if (batch.length === slice.size) break;
         }
-        this.index.markUsed(batch);
+        slice.time(() => this.index.markUsed(batch));
+        slice.next();
         await yieldToEventLoop();
       }
     })().finally(() => (this.flushing = undefined));
@@ -514,6 +561,11 @@ export class DiskStore implements PurgeableStore {
     const timer = setInterval(fn, ms);
     timer.unref();
     this.timers.push(timer);
+  }
+
+  /** Deletes an emptied cache's old shards; close() does not wait (the next start finishes it). */
+  private removeTrash(path: string): void {
+    rm(path, { recursive: true, force: true }).catch((err) => this.warn({ err, path }, 'removing an emptied cache tree failed'));
   }
 
   /** Work nobody awaits now but close() does. */

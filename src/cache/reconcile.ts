@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EntryIndex } from './entry-index.js';
-import { ENTRY_SUFFIX, HASH, TEMP_SUFFIX, pruneEmptyDirs, readdirQuiet, sourceDirOf, sourceDirsInShard } from './entry-tree.js';
+import { ENTRY_SUFFIX, HASH, TEMP_SUFFIX, forEachLimit, pruneEmptyDirs, readdirQuiet, sourceDirOf, sourceDirsInShard } from './entry-tree.js';
 import type { EntryRef, ReconcileProgress } from './types.js';
 
 export interface ReconcileTarget {
@@ -22,6 +22,8 @@ export interface ReconcileTarget {
 
 const SHARDS = 256;
 const PROGRESS_LOG_MS = 10_000;
+/** source directories reconciled at once */
+const PARALLEL_SOURCES = 8;
 /** State row naming the next top-level shard to reconcile, so a clean restart resumes. */
 export const CURSOR_STATE = 'reconcile_cursor';
 
@@ -75,12 +77,14 @@ export class Reconciler {
     const { index, dir } = this.t;
     const shardStarted = Date.now();
     const seen = new Set<string>();
-    for (const { sourceHash, path } of await sourceDirsInShard(dir, shard)) {
+    // Several directories at once: each file read waits on the disk, one at a time would leave it idle.
+    await forEachLimit(await sourceDirsInShard(dir, shard), PARALLEL_SOURCES, async ({ sourceHash, path }) => {
       if (this.stopping) return;
       seen.add(sourceHash);
       await this.pace(); // listing a directory is a read too
       await this.reconcileSource(sourceHash, path);
-    }
+    });
+    if (this.stopping) return;
     // Sources indexed but without a directory: their rows are stale, unless written during this walk.
     for (const sourceHash of index.sourcesInShard(shard)) {
       if (seen.has(sourceHash)) continue;

@@ -189,6 +189,21 @@ describe('DiskStore', () => {
     await s.deleteAll();
   });
 
+  it('starts over from a damaged index file, serving and re-indexing what the files hold', async () => {
+    let s = await fresh();
+    const keys = [keyFor('damaged-index1'), keyFor('damaged-index2')];
+    for (const key of keys) await s.put(entryFor(key, bodyFor(key.variant)));
+    await s.close();
+    store = undefined;
+    await writeFile(path.join(dir, INDEX_FILE), bodyFor('not a database', 8192));
+    s = await fresh();
+    assert.ok(await s.get(keys[0]!));
+    await s.settled();
+    assert.equal(s.stats().entries, 2);
+    assert.ok(await s.get(keys[1]!));
+    await s.deleteAll();
+  });
+
   it('a purge during reconciliation also removes matching files the index has not seen yet', async () => {
     let s = await fresh();
     const tagged = keyFor('purged-unseen');
@@ -208,6 +223,41 @@ describe('DiskStore', () => {
     assert.ok((await s.get(tagged))?.body.equals(again.body), 'stored after the purge: served');
     assert.ok(await s.get(kept));
     await s.deleteAll();
+  });
+
+  it('a crash after a purge removed its rows but before its files went never brings them back', async () => {
+    let s = await fresh();
+    const purged = keyFor('crash-purged');
+    const kept = keyFor('crash-kept');
+    await s.put(entryFor(purged, bodyFor('p', 2000), undefined, ['gone']));
+    await s.put(entryFor(kept, bodyFor('k', 2000), undefined, ['stays']));
+    await s.close();
+    store = undefined;
+    // What the crash leaves: the purge recorded, its row removed, its file still there.
+    const db = new Database(path.join(dir, INDEX_FILE));
+    db.prepare('INSERT INTO recorded_purges (at, selector) VALUES (?, ?)').run(Date.now(), JSON.stringify({ tags: ['gone'], prefixes: [] }));
+    const { size } = db.prepare('DELETE FROM entries WHERE variant = ? RETURNING size').get(Buffer.from(purged.variantHash, 'hex')) as { size: number };
+    db.prepare('UPDATE totals SET entries = entries - 1, bytes = bytes - ?').run(size);
+    db.close();
+    markUncleanStop(dir);
+    s = await fresh();
+    assert.equal(await s.get(purged), undefined);
+    await s.settled();
+    assert.equal(await exists(entryPathOf(dir, purged)), false, 'the reconciliation deleted the file');
+    assert.ok(await s.get(kept));
+    assert.equal(s.stats().entries, 1);
+    await s.deleteAll();
+  });
+
+  it('a purge answers once the entries stop being served, and deletes their files right after', async () => {
+    const s = await fresh();
+    const keys = Array.from({ length: 20 }, (_, i) => keyFor(`bulk${i}`));
+    for (const key of keys) await s.put(entryFor(key, bodyFor(key.variant), undefined, ['bulk']));
+    assert.equal(await s.deleteSelected({ tags: ['bulk'], prefixes: [] }), 20);
+    for (const key of keys) assert.equal(await s.get(key), undefined);
+    for (let i = 0; i < 50 && (await filesUnder(dir)).length > 0; i++) await sleep(10);
+    assert.deepEqual(await filesUnder(dir), []);
+    assert.deepEqual(s.stats(), { entries: 0, bytes: 0 });
   });
 
   it('purges by tag and by path prefix through its index', async () => {

@@ -46,14 +46,26 @@ export function entryPathOf(dir: string, key: CacheKey): string {
   return path.join(dir, h.slice(0, 2), h.slice(2, 4), h.slice(4, 6), h.slice(6), `${key.variantHash}.entry`);
 }
 
-/** Every file under `dir` with its size, except the disk store's index. */
+/** Every file under `dir` with its size, except the disk store's index (directories pruned meanwhile are skipped). */
 export async function filesUnder(dir: string): Promise<Array<{ path: string; size: number }>> {
   const out: Array<{ path: string; size: number }> = [];
-  for (const d of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!d.isFile() || d.name.startsWith(INDEX_FILE)) continue;
-    const file = path.join(d.parentPath ?? d.path, d.name);
-    out.push({ path: file, size: (await stat(file)).size });
-  }
+  const walk = async (at: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(at, { withFileTypes: true });
+    } catch {
+      return; // removed while we walked
+    }
+    for (const d of entries) {
+      const file = path.join(at, d.name);
+      if (d.isDirectory()) await walk(file);
+      else if (d.isFile() && !d.name.startsWith(INDEX_FILE)) {
+        const size = await stat(file).then((s) => s.size, () => undefined);
+        if (size !== undefined) out.push({ path: file, size });
+      }
+    }
+  };
+  await walk(dir);
   return out;
 }
 
