@@ -31,9 +31,14 @@ async function main(): Promise<void> {
   const cache = new TieredStore(new MemoryStore({ maxBytes: config.cache.memoryBytes }), disk);
   const epoch = new PurgeEpoch();
   const bus = await openPurgeBus(config, epoch.counting(purgeApplier(cache)), logger);
-  // Purges this node missed while it was down apply before it serves from its cache.
-  const missed = await bus.catchUp();
-  if (missed > 0) logger.info({ purges: missed }, 'applied purges missed while stopped');
+  // Purges this node missed while it was down apply before it serves from its cache. Without
+  // Redis it serves all the same, revalidating what it cannot vouch for (bus.unverifiedBefore).
+  try {
+    const missed = await bus.catchUp();
+    if (missed > 0) logger.info({ purges: missed }, 'applied purges missed while stopped');
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'purge log unreachable: serving, and revalidating cached entries with the origin until it is read');
+  }
   const edge = createEdgeServer(config, cache, logger, bus, epoch);
   const address = await edge.listen(config.server.port, config.server.host);
   logger.info(

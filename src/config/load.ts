@@ -42,6 +42,10 @@ function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void 
   set('log', 'level', env.IMGEDGE_LOG_LEVEL || undefined);
   set('purge', 'token', env.IMGEDGE_PURGE_TOKEN || undefined);
   set('redis', 'url', env.IMGEDGE_REDIS_URL || undefined);
+  set('redis', 'sentinels', env.IMGEDGE_REDIS_SENTINELS ? env.IMGEDGE_REDIS_SENTINELS.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+  set('redis', 'masterName', env.IMGEDGE_REDIS_MASTER || undefined);
+  set('redis', 'password', env.IMGEDGE_REDIS_PASSWORD || undefined);
+  set('redis', 'sentinelPassword', env.IMGEDGE_REDIS_SENTINEL_PASSWORD || undefined);
   const origin = env.IMGEDGE_ORIGIN || undefined;
   const ttl = int('IMGEDGE_TTL');
   const signingKey = signingKeyOf(env.IMGEDGE_SIGNING_KEY);

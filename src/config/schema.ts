@@ -138,8 +138,28 @@ export const configSchema = z
       .prefault({}),
     /** shared state across nodes (purges); unset: this node works alone */
     redis: z
-      .object({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional() })
+      .object({
+        /** one Redis server */
+        url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+        /** or Redis Sentinel: the sentinels ("host:port"), of which any one answering is enough … */
+        sentinels: z.array(z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port')).min(1).optional(),
+        /** … and the name they monitor the master under */
+        masterName: z.string().min(1).optional(),
+        /** password (requirepass) of the Redis servers, for url-less (Sentinel) setups */
+        password: z.string().min(1).optional(),
+        /** password of the sentinels themselves, when they require one */
+        sentinelPassword: z.string().min(1).optional(),
+        /** TLS to the Redis servers and the sentinels (Sentinel setups; a URL says rediss://) */
+        tls: z.boolean().default(false),
+        /**
+         * Replicas that must hold a purge before it is acknowledged (Redis WAIT), so a failover
+         * cannot lose it; default 1 with Sentinel, 0 with one server.
+         */
+        ackReplicas: z.number().int().min(0).optional(),
+      })
       .strict()
+      .refine((r) => !(r.url && r.sentinels), 'set redis.url or redis.sentinels, not both')
+      .refine((r) => !r.sentinels || r.masterName, 'redis.sentinels needs redis.masterName')
       .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })

@@ -36,7 +36,8 @@ export async function handleEdgeRoute(req: IncomingMessage, res: ServerResponse,
     case 'HEAD /_edge/ready': {
       const [writable, shared] = await Promise.all([cacheWritable(deps.cacheDir), deps.purge.bus.healthy()]);
       const ready = writable && shared;
-      return sendJson(res, ready ? 200 : 503, { ready, checks: { cacheWritable: writable, sharedStore: shared } });
+      const purgeLog = deps.purge.bus.unverifiedBefore() === undefined ? 'in-sync' : 'behind';
+      return sendJson(res, ready ? 200 : 503, { ready, checks: { cacheWritable: writable, sharedStore: shared, purgeLog } });
     }
     case 'POST /_edge/purge':
       return handlePurge(req, res, deps.purge);

@@ -16,6 +16,7 @@ import { sendImage, type CacheStatus } from './respond.js';
 import type { Site } from './sites.js';
 import type { KnownVariant, KnownVariants } from './known-variants.js';
 import { keyedSourceQuery, sourceQueryOf } from './source-query.js';
+import { needsRevalidation } from './source.js';
 import { produceVariant, type Variant, type VariantDeps } from './variant.js';
 
 export interface ImageDeps extends VariantDeps {
@@ -124,14 +125,16 @@ class ImageRequest {
 
   /** answer() for a lookup already made. */
   async answerFrom({ cached, cacheMs }: Lookup, key: CacheKey, accepted: AcceptedFormats | undefined): Promise<Answer> {
-    if (cached && cached.meta.expiresAt > Date.now()) return freshHit(cached, cacheMs);
+    // An entry from before a gap in the purge log is neither a hit nor served stale: revalidated first.
+    const suspect = cached !== undefined && needsRevalidation(cached, this.deps);
+    if (cached && !suspect && cached.meta.expiresAt > Date.now()) return freshHit(cached, cacheMs);
     const pastExpiry = cached ? Date.now() - cached.meta.expiresAt : Infinity;
     const { whileRevalidate, ifError } = this.site.config.stale;
     const staleAnswer = (entry: CacheEntry, reason: string): Answer => {
       this.deps.metrics.staleServed.inc({ reason });
       return { entry, status: 'STALE', cacheControl: 'public, max-age=0', cacheable: true, cacheMs };
     };
-    if (cached && pastExpiry <= whileRevalidate * 1000) {
+    if (cached && !suspect && pastExpiry <= whileRevalidate * 1000) {
       this.deps.background.enqueue(`refresh:${key.variantHash}`, async () => {
         try {
           await this.produce(key, accepted, cached);
@@ -149,12 +152,12 @@ class ImageRequest {
     try {
       variant = await this.deps.background.foregroundWork(() => this.produce(key, accepted, cached));
     } catch (err) {
-      if (cached && pastExpiry <= ifError * 1000 && isOriginFailure(err)) return staleAnswer(cached, 'origin-error');
+      if (cached && !suspect && pastExpiry <= ifError * 1000 && isOriginFailure(err)) return staleAnswer(cached, 'origin-error');
       throw err;
     }
     return {
       entry: variant.entry,
-      status: variant.bypass ? 'BYPASS' : variant.renewed ? 'HIT' : 'MISS',
+      status: variant.bypass ? 'BYPASS' : variant.renewed ? (suspect ? 'REVALIDATED' : 'HIT') : 'MISS',
       cacheControl: variant.cacheControl,
       cacheable: variant.cacheable && !variant.bypass,
       variant,
@@ -202,8 +205,8 @@ export function lookupInMemory(deps: Pick<ImageDeps, 'cache'>, key: CacheKey): L
  * A repeat of a request answered before, from its lookup: served when the entry is fresh. False
  * when it is expired or gone, for the full path to handle (stale, renewal, miss) with this lookup.
  */
-export function answerKnownVariant(req: IncomingMessage, res: ServerResponse, known: KnownVariant, { cached, cacheMs }: Lookup, log: RequestLog): boolean {
-  if (!cached || cached.meta.expiresAt <= Date.now()) return false;
+export function answerKnownVariant(req: IncomingMessage, res: ServerResponse, known: KnownVariant, { cached, cacheMs }: Lookup, log: RequestLog, deps: Pick<ImageDeps, 'unverifiedBefore'>): boolean {
+  if (!cached || cached.meta.expiresAt <= Date.now() || needsRevalidation(cached, deps)) return false;
   log.site = known.site.config.name;
   log.path = known.path;
   respond(req, res, freshHit(cached, cacheMs), log, known.vary);

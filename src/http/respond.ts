@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EdgeError } from './errors.js';
 
-export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'BYPASS';
+export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'BYPASS' | 'REVALIDATED';
 
 export interface Timings {
   fetch?: number;

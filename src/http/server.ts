@@ -57,7 +57,7 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
     foregroundLimit: Math.max(1, availableParallelism() - 1),
     onError: (key, err) => logger.warn({ err, key }, 'background encode failed'),
   });
-  const metrics = new EdgeMetrics(cache, background);
+  const metrics = new EdgeMetrics(cache, background, bus);
   const deps: ImageDeps = {
     epoch,
     knownVariants: new KnownVariants(KNOWN_VARIANTS),
@@ -90,6 +90,7 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
         logger.warn({ err, key: entry.meta.key }, 'cache write failed; served without caching');
       }
     },
+    unverifiedBefore: () => bus.unverifiedBefore(),
   };
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -97,7 +98,7 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
   async function route(req: IncomingMessage, res: ServerResponse, log: RequestLog, target: string, known: KnownVariant | undefined, prior: PriorLookup | undefined): Promise<void> {
     if (known && !prior) {
       prior = { key: known.key, lookup: await lookup(deps, known.key) };
-      if (answerKnownVariant(req, res, known, prior.lookup, log)) return;
+      if (answerKnownVariant(req, res, known, prior.lookup, log, deps)) return;
     }
     const rawUrl = req.url ?? '/';
     if (rawUrl.length > config.limits.maxUrlLength) throw new EdgeError('EDGE_BAD_PATH', 414, 'the URL is too long');
@@ -160,7 +161,7 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
     const inMemory = known && lookupInMemory(deps, known.key);
     const prior = known && inMemory ? { key: known.key, lookup: inMemory } : undefined;
     try {
-      if (known && prior && answerKnownVariant(req, res, known, prior.lookup, log)) return;
+      if (known && prior && answerKnownVariant(req, res, known, prior.lookup, log, deps)) return;
     } catch (err) {
       fail(err);
       return;

@@ -33,6 +33,18 @@ export interface SourceDeps {
    * since); a failed write is logged and counted, never turned into a failed response.
    */
   storeEntry(entry: CacheEntry, epoch: number): Promise<void>;
+  /** see PurgeBus.unverifiedBefore: entries stored before it are revalidated before they are served */
+  unverifiedBefore(): number | undefined;
+}
+
+/**
+ * An entry this node cannot vouch for: stored before the node fell out of sync with the shared
+ * purge log, so a purge it has not read may have removed it. It is revalidated with the origin
+ * (a conditional request) before it is served.
+ */
+export function needsRevalidation(entry: CacheEntry, deps: Pick<SourceDeps, 'unverifiedBefore'>): boolean {
+  const before = deps.unverifiedBefore();
+  return before !== undefined && entry.meta.createdAt < before;
 }
 
 export interface SourceRequest {
@@ -94,7 +106,7 @@ function sourceMeta(key: CacheKey, fields: Pick<CacheEntryMeta, 'contentType' | 
 export async function loadSource(req: SourceRequest, deps: SourceDeps): Promise<Source> {
   const { site, sourceKey } = req;
   const cached = await deps.cache.get(sourceKey);
-  if (cached && cached.meta.expiresAt > Date.now()) {
+  if (cached && cached.meta.expiresAt > Date.now() && !needsRevalidation(cached, deps)) {
     if (cached.meta.negative) throw originStatusError(404);
     return sourceFromEntry(cached, 0);
   }

@@ -77,7 +77,7 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   const { stale } = req;
   if (stale && source.validator !== undefined && stale.meta.validator === source.validator) {
     deps.metrics.variantsRenewed.inc();
-    const entry = { meta: { ...stale.meta, expiresAt: source.expiresAt }, body: stale.body };
+    const entry = { meta: { ...stale.meta, createdAt: Date.now(), expiresAt: source.expiresAt }, body: stale.body };
     return { ...base, entry, bypass: false, renewed: true };
   }
   let info: ImageInfo;

@@ -72,7 +72,17 @@ export class EdgeMetrics {
     registers: [this.registry],
   });
 
-  constructor(cache: CacheStatsSource, background: { queued: number; active: number }) {
+  constructor(cache: CacheStatsSource, background: { queued: number; active: number }, purgeLog?: { unverifiedBefore(): number | undefined }) {
+    if (purgeLog) {
+      new Gauge({
+        name: 'imgedge_purge_log_in_sync',
+        help: '1 while this node has read the shared purge log since it last could; 0 while it revalidates older entries',
+        registers: [this.registry],
+        collect() {
+          this.set(purgeLog.unverifiedBefore() === undefined ? 1 : 0);
+        },
+      });
+    }
     new Gauge({
       name: 'imgedge_background_queued',
       help: 'Background encodes waiting',

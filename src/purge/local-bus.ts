@@ -16,5 +16,10 @@ export class LocalPurgeBus implements PurgeBus {
     return true;
   }
 
+  /** Alone, a node sees every purge. */
+  unverifiedBefore(): undefined {
+    return undefined;
+  }
+
   async close(): Promise<void> {}
 }

@@ -5,8 +5,16 @@ import { LocalPurgeBus } from './local-bus.js';
 import { RedisPurgeBus } from './redis-bus.js';
 import type { PurgeApplier, PurgeBus } from './types.js';
 
-/** Redis when configured (every node gets every purge), else this node alone. */
+/** Redis (one server, or Sentinel) when configured: every node gets every purge. Else this node alone. */
 export async function openPurgeBus(config: Config, apply: PurgeApplier, logger: Logger): Promise<PurgeBus> {
-  if (!config.redis.url) return new LocalPurgeBus(apply);
-  return RedisPurgeBus.open({ url: config.redis.url, apply, positionFile: path.join(config.cache.dir, '.purge-position'), logger });
+  const { url, sentinels, masterName, password, sentinelPassword, tls, ackReplicas } = config.redis;
+  if (!url && !sentinels) return new LocalPurgeBus(apply);
+  const target = url ? { url } : { sentinels, masterName, password, sentinelPassword, tls };
+  return RedisPurgeBus.open({
+    target,
+    apply,
+    positionFile: path.join(config.cache.dir, '.purge-position'),
+    logger,
+    ackReplicas: ackReplicas ?? (sentinels ? 1 : 0),
+  });
 }

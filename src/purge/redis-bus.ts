@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createClient } from '@keyv/redis';
+import { createClient, createSentinel } from '@keyv/redis';
 import { EdgeError } from '../http/errors.js';
 import type { PurgeApplier, PurgeBus, PurgeRequest } from './types.js';
 
@@ -10,7 +10,15 @@ const CHANNEL = 'imgedge:purge';
 /** Own deadlines: @redis/client's command timeout stops counting once a command is written, so a hung server would hang us. */
 const COMMAND_TIMEOUT_MS = 1000;
 const PING_TIMEOUT_MS = 300;
+/** How long a purge waits for replicas to hold it (Sentinel setups). */
+const REPLICA_WAIT_MS = 1000;
 const CONNECT_TIMEOUT_MS = 1000;
+/** How often the Sentinel client asks the sentinels whether the master changed. */
+const SENTINEL_SCAN_MS = 1000;
+/** How often the log is read without an announcement: every second until it has been read once, then every POLL_MS as a safety net. */
+const RESYNC_MS = 1000;
+const POLL_MS = 10_000;
+/** How long open() waits for a reachable Redis before the node starts without it. */
 const OPEN_TIMEOUT_MS = 2000;
 const PAGE = 100;
 const DEFAULT_LOG_MAX_LENGTH = 10_000;
@@ -26,28 +34,78 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'purge', ARGV[2])
 redis.call('PUBLISH', ARGV[3], id)
 return id`;
 
-function newClient(url: string) {
-  return createClient({
-    url,
-    disableOfflineQueue: true, // while reconnecting, commands fail at once instead of waiting
-    socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000) },
-  });
-}
-type Client = ReturnType<typeof newClient>;
+const reconnectStrategy = (retries: number): number => Math.min(100 * 2 ** retries, 2000);
 
+/** The commands of @redis/client the bus uses, shared by a plain client and a Sentinel client. */
+interface BusClient {
+  readonly isReady: boolean;
+  readonly isOpen: boolean;
+  connect(): Promise<unknown>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  xRange(key: string, start: string, end: string, options: { COUNT: number }): Promise<Array<{ id: string; message: Record<string, string> }>>;
+  xInfoStream(key: string): Promise<unknown>;
+  ping(): Promise<unknown>;
+  wait(replicas: number, timeoutMs: number): Promise<number>;
+  role(): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string) => void): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  destroy(): unknown;
+  on(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+/** Where the purge log lives: one Redis server, or the master a set of sentinels names. */
+export interface RedisTarget {
+  url?: string;
+  sentinels?: string[];
+  masterName?: string;
+  password?: string;
+  sentinelPassword?: string;
+  tls?: boolean;
+}
+
+/**
+ * The connections the bus needs: commands and a subscriber. With Sentinel, @redis/client's own
+ * Sentinel client does both (it keeps a pub/sub connection to the master of its own) and follows a
+ * failover by itself: it asks the sentinels for the new master and reconnects.
+ */
+function connectionsTo(target: RedisTarget): { client: BusClient; subscriber: BusClient } {
+  if (target.sentinels) {
+    const socket = { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy, ...(target.tls ? { tls: true as const } : {}) };
+    const sentinel = createSentinel({
+      name: target.masterName!,
+      sentinelRootNodes: target.sentinels.map((hostPort) => {
+        const at = hostPort.lastIndexOf(':');
+        return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) };
+      }),
+      nodeClientOptions: { disableOfflineQueue: true, socket, ...(target.password ? { password: target.password } : {}) },
+      sentinelClientOptions: { socket, ...(target.sentinelPassword ? { password: target.sentinelPassword } : {}) },
+      passthroughClientErrorEvents: true,
+      scanInterval: SENTINEL_SCAN_MS,
+    }) as unknown as BusClient;
+    return { client: sentinel, subscriber: sentinel };
+  }
+  const client = createClient({
+    url: target.url!,
+    disableOfflineQueue: true, // while reconnecting, commands fail at once instead of waiting
+    socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy },
+  });
+  return { client: client as unknown as BusClient, subscriber: client.duplicate() as unknown as BusClient };
+}
 export interface BusLogger {
   info(o: object, m?: string): void;
   warn(o: object, m?: string): void;
 }
 
 export interface RedisPurgeBusOptions {
-  url: string;
+  target: RedisTarget;
   apply: PurgeApplier;
   /** where this node keeps the id of the last log entry it applied */
   positionFile: string;
   logger: BusLogger;
   /** entries kept in the log; a node further behind than this purges everything */
   logMaxLength?: number;
+  /** replicas that must hold a purge before publish() acknowledges it (Redis WAIT); default 0 */
+  ackReplicas?: number;
 }
 
 interface StreamInfo {
@@ -69,29 +127,45 @@ export class RedisPurgeBus implements PurgeBus {
   private closed = false;
   /** ids of this node's own purges, applied by publish() before the log position reached them */
   private readonly appliedAhead = new Set<string>();
+  /** whether the log has been read since this process started */
+  private caughtUp = false;
+  private subscribed = false;
+  private readonly startedAt = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  private lastRead = 0;
 
   private constructor(
-    private readonly client: Client,
-    private readonly subscriber: Client,
+    private readonly client: BusClient,
+    private readonly subscriber: BusClient,
     private readonly opts: RedisPurgeBusOptions,
   ) {}
 
-  /** Connects (or throws EDGE_PURGE_UNAVAILABLE within ~2 s); call catchUp() before serving. */
+  /**
+   * Connects, waiting up to OPEN_TIMEOUT_MS for a reachable Redis; answers after that all the same
+   * and goes on connecting in the background: a node serves images without Redis. Until it has
+   * read the log, unverifiedBefore() says which entries must be revalidated.
+   */
   static async open(opts: RedisPurgeBusOptions): Promise<RedisPurgeBus> {
-    const client = newClient(opts.url);
-    const subscriber = client.duplicate();
+    const { client, subscriber } = connectionsTo(opts.target);
     const bus = new RedisPurgeBus(client, subscriber, opts);
     bus.position = await readPosition(opts.positionFile, opts.logger);
     bus.watch(client, 'commands');
-    bus.watch(subscriber, 'subscriber');
-    try {
-      await withDeadline(Promise.all([client.connect(), subscriber.connect()]), OPEN_TIMEOUT_MS);
-      await withDeadline(subscriber.subscribe(CHANNEL, () => bus.catchUpSoon()), COMMAND_TIMEOUT_MS);
-    } catch (err) {
-      for (const c of [client, subscriber]) if (c.isOpen) c.destroy();
-      throw unavailable(err);
-    }
+    if (subscriber !== client) bus.watch(subscriber, 'subscriber');
+    const connected = bus.connectInBackground();
+    bus.timer = setInterval(() => bus.resync(), RESYNC_MS);
+    bus.timer.unref();
+    // A reachable Redis is waited for, so catchUp() can run before the node serves.
+    await withDeadline(connected, OPEN_TIMEOUT_MS).catch(() => undefined);
     return bus;
+  }
+
+  /**
+   * Until the log has been read once, entries stored before this process started may have been
+   * purged meanwhile. Once read, a later outage changes nothing: nobody can purge without Redis,
+   * and what was purged elsewhere during a partition is applied as soon as this node reads again.
+   */
+  unverifiedBefore(): number | undefined {
+    return this.caughtUp ? undefined : this.startedAt;
   }
 
   publish(req: PurgeRequest): Promise<number> {
@@ -101,6 +175,7 @@ export class RedisPurgeBus implements PurgeBus {
       try {
         const args = [String(this.opts.logMaxLength ?? DEFAULT_LOG_MAX_LENGTH), JSON.stringify(req), CHANNEL];
         id = String(await withDeadline(this.client.eval(APPEND_AND_ANNOUNCE, { keys: [STREAM], arguments: args }), COMMAND_TIMEOUT_MS));
+        await this.replicated();
       } catch (err) {
         throw unavailable(err);
       }
@@ -108,6 +183,21 @@ export class RedisPurgeBus implements PurgeBus {
       this.appliedAhead.add(id);
       return removed;
     });
+  }
+
+  /**
+   * Replication is asynchronous: a purge only the master holds would be lost with it. Waits until
+   * `ackReplicas` replicas hold it, or as many as the master has now: after a failover the new
+   * master may have none left, and purges must go on (the sentinels bring replicas back).
+   */
+  private async replicated(): Promise<void> {
+    const wanted = this.opts.ackReplicas ?? 0;
+    if (wanted === 0) return;
+    const role = (await withDeadline(this.client.role(), COMMAND_TIMEOUT_MS)) as { replicas?: unknown[] };
+    const needed = Math.min(wanted, role.replicas?.length ?? 0);
+    if (needed === 0) return;
+    const held = await withDeadline(this.client.wait(needed, REPLICA_WAIT_MS), REPLICA_WAIT_MS + COMMAND_TIMEOUT_MS);
+    if (held < needed) throw new Error(`${held} of ${needed} replicas acknowledged the purge within ${REPLICA_WAIT_MS} ms`);
   }
 
   catchUp(): Promise<number> {
@@ -128,9 +218,40 @@ export class RedisPurgeBus implements PurgeBus {
   /** Unsubscribes, then drops both connections without waiting on Redis (our own commands have settled). */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.timer);
     await this.queue;
-    await withDeadline(this.subscriber.unsubscribe(CHANNEL), COMMAND_TIMEOUT_MS).catch(() => undefined);
-    for (const c of [this.subscriber, this.client]) if (c.isOpen) c.destroy();
+    if (this.subscribed) await withDeadline(this.subscriber.unsubscribe(CHANNEL), COMMAND_TIMEOUT_MS).catch(() => undefined);
+    for (const c of new Set([this.subscriber, this.client])) if (c.isOpen) c.destroy();
+  }
+
+  /** Connects (retrying for as long as it takes) and subscribes; resolves once it has. */
+  private connectInBackground(): Promise<void> {
+    const attempt = async (): Promise<void> => {
+      while (!this.closed) {
+        try {
+          await Promise.all([...new Set([this.client, this.subscriber])].map((c) => (c.isOpen ? undefined : c.connect())));
+          await withDeadline(this.subscriber.subscribe(CHANNEL, () => this.catchUpSoon()), COMMAND_TIMEOUT_MS);
+          this.subscribed = true;
+          return;
+        } catch (err) {
+          this.opts.logger.warn({ err: (err as Error).message }, 'redis unreachable: serving without the purge log, retrying');
+          await new Promise((resolve) => setTimeout(resolve, RESYNC_MS));
+        }
+      }
+    };
+    return attempt();
+  }
+
+  /** Reads the log until it has been read once (every second), then when it has not been for a while. */
+  private resync(): void {
+    if (!this.subscribed || this.catchUpQueued || this.closed) return;
+    if (this.caughtUp && Date.now() - this.lastRead < POLL_MS) return;
+    this.catchUpQueued = true;
+    // Quiet: the connection's own error event has said Redis is unreachable.
+    this.serial(() => {
+      this.catchUpQueued = false;
+      return this.applyLog();
+    }).catch(() => undefined);
   }
 
   /** Runs one catch-up after whatever is running now; a burst of announcements costs one. */
@@ -144,6 +265,16 @@ export class RedisPurgeBus implements PurgeBus {
   }
 
   private async applyLog(): Promise<number> {
+    const applied = await this.readLog();
+    this.lastRead = Date.now();
+    if (!this.caughtUp) {
+      this.caughtUp = true;
+      this.opts.logger.info({ position: this.position }, 'purge log read: cached entries are trusted again');
+    }
+    return applied;
+  }
+
+  private async readLog(): Promise<number> {
     let applied = 0;
     for (;;) {
       // Inclusive start (XRANGE's exclusive "(" needs Redis 6.2): finding our position first proves nothing after it was trimmed.
@@ -206,8 +337,8 @@ export class RedisPurgeBus implements PurgeBus {
     this.position = id;
   }
 
-  /** Logs once per outage and connection; after a reconnect, applies what was missed meanwhile. */
-  private watch(client: Client, connection: string): void {
+  /** Logs once per outage and connection; after a reconnect or a failover, applies what was missed meanwhile. */
+  private watch(client: BusClient, connection: string): void {
     let down = false;
     client.on('error', (err: Error) => {
       if (down) return;
@@ -219,6 +350,12 @@ export class RedisPurgeBus implements PurgeBus {
       down = false;
       this.opts.logger.info({ connection }, 'redis reachable again: catching up on purges');
       this.catchUpSoon(); // the subscriber has resubscribed by the time it is ready
+    });
+    // Sentinel: a new master; what was published while the client looked for it is read now.
+    client.on('topology-change', (event: { type?: string }) => {
+      if (event.type !== 'MASTER_CHANGE') return;
+      this.opts.logger.warn({ event }, 'redis master changed: catching up on purges');
+      this.catchUpSoon();
     });
   }
 

@@ -18,5 +18,12 @@ export interface PurgeBus {
   catchUp(): Promise<number>;
   /** true while the shared store answers (always true for the local bus) */
   healthy(): Promise<boolean>;
+  /**
+   * While this node is not in sync with the shared purge log (Redis unreachable, or not read since
+   * it came back), the time it last was (its start, if never since): entries stored before it may
+   * have been purged elsewhere and are revalidated with the origin before they are served.
+   * Undefined while in sync.
+   */
+  unverifiedBefore(): number | undefined;
   close(): Promise<void>;
 }

@@ -148,6 +148,7 @@ async function edgeWithBus(cacheDir: string, bus: Pick<PurgeBus, 'healthy'>): Pr
     publish: async () => 0,
     catchUp: async () => 0,
     healthy: bus.healthy,
+    unverifiedBefore: () => undefined,
     close: async () => {},
   };
   const edge = createEdgeServer(config, cache, createLogger('silent'), fullBus, new PurgeEpoch());

@@ -32,7 +32,7 @@ describe('purge across nodes through a real redis-server', () => {
   before(async () => {
     redis = await startRedis();
     origin = await TestOrigin.start();
-    origin.set('/p.jpg', { body: await photoJpeg({ width: 300, height: 200 }), headers: { 'content-type': 'image/jpeg' } });
+    origin.set('/p.jpg', { body: await photoJpeg({ width: 300, height: 200 }), headers: { 'content-type': 'image/jpeg', etag: '"p-v1"' } });
     origin.set('/q.jpg', { body: await photoJpeg({ width: 300, height: 200 }), headers: { 'content-type': 'image/jpeg' } });
     configFor = (dir) => ({ server: { host: '127.0.0.1', port: 0 }, cache: { dir }, sites: [{ name: 'site', origin: origin.url }] });
   });
@@ -82,5 +82,37 @@ describe('purge across nodes through a real redis-server', () => {
     for (let i = 0; i < 50 && (await fetch(`${a.url}/_edge/ready`)).status !== 200; i++) await sleep(100);
     assert.equal((await fetch(`${a.url}/_edge/ready`)).status, 200);
     assert.equal((await purge(a, { urls: ['/q.jpg'] })).status, 200);
+  });
+
+  test('a node starts and serves while Redis is down: what it cached before is revalidated until it has read the purge log', async (t) => {
+    if (!redis) return t.skip('redis-server not installed: apt-get install -y redis-server');
+    const dir = await tempDir();
+    dirs.push(dir);
+    let node = await start(dir);
+    assert.equal(await xcache(node, '/p.jpg?w=120'), '200 MISS');
+    assert.equal(await xcache(node, '/p.jpg?w=120'), '200 HIT');
+    await node.stop();
+
+    await redis.kill();
+    node = await start(dir);
+    const ready = await fetch(`${node.url}/_edge/ready`);
+    assert.equal(ready.status, 503);
+    assert.equal(((await ready.json()) as { checks: { purgeLog: string } }).checks.purgeLog, 'behind');
+    assert.match(await (await fetch(`${node.url}/_edge/metrics`)).text(), /^imgedge_purge_log_in_sync 0$/m);
+    const notModified = origin.notModified;
+    assert.equal(await xcache(node, '/p.jpg?w=120'), '200 REVALIDATED', 'stored before the start: asked of the origin first');
+    assert.equal(origin.notModified, notModified + 1, 'with a conditional request, answered 304');
+    assert.equal(await xcache(node, '/p.jpg?w=120'), '200 HIT', 'revalidated once, then trusted');
+    assert.equal(await xcache(node, '/p.jpg?w=140'), '200 MISS');
+    assert.equal(await xcache(node, '/p.jpg?w=140'), '200 HIT', 'made since the start: trusted');
+
+    await redis.restart();
+    const readiness = async () => {
+      const res = await fetch(`${node.url}/_edge/ready`);
+      return `${res.status} ${((await res.json()) as { checks: { purgeLog: string } }).checks.purgeLog}`;
+    };
+    for (let i = 0; i < 50 && (await readiness()) !== '200 in-sync'; i++) await sleep(100);
+    assert.equal(await readiness(), '200 in-sync', 'the log is read within seconds of Redis coming back');
+    assert.match(await (await fetch(`${node.url}/_edge/metrics`)).text(), /^imgedge_purge_log_in_sync 1$/m);
   });
 });
