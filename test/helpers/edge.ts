@@ -116,3 +116,10 @@ export async function spawnEdge(config: Record<string, unknown>, dir: string, en
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
+
+/** "<status> <X-Cache>" of a GET of `path` on an edge. */
+export async function statusAndCache(baseUrl: string, path: string): Promise<string> {
+  const res = await fetch(`${baseUrl}${path}`);
+  await res.arrayBuffer();
+  return `${res.status} ${res.headers.get('x-cache')}`;
+}

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { photoJpeg } from '../helpers/images.js';
 import { TestOrigin } from '../helpers/origin.js';
-import { removeDir, spawnEdge, tempDir, type EdgeProcess } from '../helpers/edge.js';
+import { removeDir, spawnEdge, statusAndCache, tempDir, type EdgeProcess } from '../helpers/edge.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 const TOKEN = 'cluster-token-abcdefghijklmnop';
@@ -21,11 +21,7 @@ describe('purge across nodes through a real redis-server', () => {
     nodes.push(node);
     return node;
   };
-  const xcache = async (node: EdgeProcess, path: string) => {
-    const res = await fetch(`${node.url}${path}`);
-    await res.arrayBuffer();
-    return `${res.status} ${res.headers.get('x-cache')}`;
-  };
+  const xcache = (node: EdgeProcess, path: string) => statusAndCache(node.url, path);
   const purge = async (node: EdgeProcess, body: unknown) =>
     fetch(`${node.url}/_edge/purge`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
