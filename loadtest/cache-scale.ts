@@ -254,8 +254,10 @@ export function scaleReport(results: ScaleResult[], indexOnly: IndexOnlyResult[]
     row('tag purge: entries, ms', (r) => `${r.tagPurge.purged} (\`${r.tagPurge.tag}\`), ${f0(r.tagPurge.ms)}`),
     row('hits during it: p99 / worst (ms); worst event-loop delay (ms)', (r) => `${f1(r.tagPurge.hitP99Ms)} / ${f1(r.tagPurge.hitMaxMs)}; ${f1(r.tagPurge.loopDelayMaxMs)}`),
     '',
-    'A purge by prefix or tag removes rows in batches of 500, yielding between them, and answers: its time is the',
-    'index work. The files (one unlink per entry) are deleted in the background after the answer.',
+    'A purge by prefix or tag removes rows in time-sliced batches (src/cache/time-slice.ts), yielding between them, and',
+    'answers: its time is the index work, with the hits served in between. The files (one unlink per entry) are deleted',
+    'in the background after the answer. The worst event-loop delay is the edge\'s own metric over the purge; its',
+    'outliers are synchronous SQLite page reads that miss the page cache (the 12 GB of entry files compete for it).',
   ];
   if (indexOnly.length > 0) {
     lines.push(
