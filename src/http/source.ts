@@ -38,9 +38,9 @@ export interface SourceDeps {
 }
 
 /**
- * An entry this node cannot vouch for: stored before the node fell out of sync with the shared
- * purge log, so a purge it has not read may have removed it. It is revalidated with the origin
- * (a conditional request) before it is served.
+ * An entry this node cannot vouch for: stored before it started, while it has not yet read the
+ * shared purge log, so a purge it has not read may have removed it. It is revalidated with the
+ * origin (a conditional request) before it is served.
  */
 export function needsRevalidation(entry: CacheEntry, deps: Pick<SourceDeps, 'unverifiedBefore'>): boolean {
   const before = deps.unverifiedBefore();

@@ -19,10 +19,9 @@ export interface PurgeBus {
   /** true while the shared store answers (always true for the local bus) */
   healthy(): Promise<boolean>;
   /**
-   * While this node is not in sync with the shared purge log (Redis unreachable, or not read since
-   * it came back), the time it last was (its start, if never since): entries stored before it may
-   * have been purged elsewhere and are revalidated with the origin before they are served.
-   * Undefined while in sync.
+   * Until this node has read the shared purge log once since it started, its start time: entries
+   * stored before it may have been removed by a purge published while the node was down, and are
+   * revalidated with the origin before they are served. Undefined once the log has been read.
    */
   unverifiedBefore(): number | undefined;
   close(): Promise<void>;
