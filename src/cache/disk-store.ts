@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { encodeEntryHeader, parseEntryHeader } from './entry-file.js';
 import { EntryIndex, type IndexRow, type RecordedPurge } from './entry-index.js';
 import {
+  HASH,
   IO_CONCURRENCY,
   SHARD,
   TEMP_SUFFIX,
@@ -180,7 +182,7 @@ export class DiskStore implements PurgeableStore {
   }
 
   async deleteSource(sourceHash: string): Promise<number> {
-    if (!/^[0-9a-f]{64}$/.test(sourceHash)) return 0;
+    if (!HASH.test(sourceHash)) return 0;
     await rm(sourceDirOf(this.opts.dir, sourceHash), { recursive: true, force: true });
     const removed = this.index.removeSource(sourceHash);
     this.forget(removed);
@@ -190,7 +192,7 @@ export class DiskStore implements PurgeableStore {
 
   /**
    * Removes the entries carrying a tag or under a path prefix, through the index's own orders:
-   * their rows now (500 at a time, yielding between batches), their files in the background.
+   * their rows now (in time-sliced batches, yielding between them), their files in the background.
    */
   async deleteSelected(selector: EntrySelector): Promise<number> {
     const purge = this.index.recordPurge(Date.now(), selector);
@@ -229,7 +231,7 @@ export class DiskStore implements PurgeableStore {
     await this.stopReconciling();
     const trash = join(this.opts.dir, `${TRASH_PREFIX}${randomBytes(6).toString('hex')}`);
     await mkdir(trash);
-    const shards = (await readdir(this.opts.dir, { withFileTypes: true })).filter((d) => d.isDirectory() && SHARD.test(d.name));
+    const shards = await this.shardDirs();
     await Promise.all(
       shards.map((d) =>
         rename(join(this.opts.dir, d.name), join(trash, d.name)).catch((err) => {
@@ -296,7 +298,7 @@ export class DiskStore implements PurgeableStore {
     const { index, opts } = this;
     index.onCheckpointError = (message) => this.warn({ file: index.file, message }, 'cache index checkpoint failed; retried in a second');
     if (index.discarded) this.warn({ file: index.file, reason: index.discarded }, 'cache index was damaged: started over, reconciling with the files');
-    const overOldTree = index.created && (await this.hasShards());
+    const overOldTree = index.created && (await this.shardDirs()).length > 0;
     const cleanBefore = index.getState(STATE_CLEAN) === '1';
     this.complete = index.created ? !overOldTree : cleanBefore && index.getState(STATE_COMPLETE) === '1';
     if (this.complete) {
@@ -553,8 +555,9 @@ export class DiskStore implements PurgeableStore {
     for (const listener of this.listeners) listener(refs);
   }
 
-  private async hasShards(): Promise<boolean> {
-    return (await readdir(this.opts.dir, { withFileTypes: true })).some((d) => d.isDirectory() && SHARD.test(d.name));
+  /** The top-level shard directories of the tree. */
+  private async shardDirs(): Promise<Dirent[]> {
+    return (await readdir(this.opts.dir, { withFileTypes: true })).filter((d) => d.isDirectory() && SHARD.test(d.name));
   }
 
   private every(ms: number, fn: () => void): void {

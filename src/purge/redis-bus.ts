@@ -227,6 +227,7 @@ export class RedisPurgeBus implements PurgeBus {
   /** Connects (retrying for as long as it takes) and subscribes; resolves once it has. */
   private connectInBackground(): Promise<void> {
     const attempt = async (): Promise<void> => {
+      let warned = false;
       while (!this.closed) {
         try {
           await Promise.all([...new Set([this.client, this.subscriber])].map((c) => (c.isOpen ? undefined : c.connect())));
@@ -234,7 +235,9 @@ export class RedisPurgeBus implements PurgeBus {
           this.subscribed = true;
           return;
         } catch (err) {
-          this.opts.logger.warn({ err: (err as Error).message }, 'redis unreachable: serving without the purge log, retrying');
+          // Once: the attempts go on every second for as long as Redis is away.
+          if (!warned) this.opts.logger.warn({ err: (err as Error).message }, 'redis unreachable: serving without the purge log, retrying');
+          warned = true;
           await new Promise((resolve) => setTimeout(resolve, RESYNC_MS));
         }
       }
