@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { encodeEntryHeader, parseEntryHeader } from './entry-file.js';
-import { EntryIndex, type IndexRow, type RecordedPurge } from './entry-index.js';
+import { EntryIndex, type RecordedPurge } from './entry-index.js';
 import {
   HASH,
   IO_CONCURRENCY,
@@ -17,14 +16,13 @@ import {
   isEntryRef,
   pruneEmptyDirs,
   readEntryHeader,
-  readIfSized,
+  readWholeFile,
   sourceDirOf,
   unlinkQuiet,
 } from './entry-tree.js';
 import { parseSourceString } from './key.js';
 import { CURSOR_STATE, Reconciler } from './reconcile.js';
 import { selects } from './selector.js';
-import { TimeSlice } from './time-slice.js';
 import type {
   CacheEntry,
   CacheEntryMeta,
@@ -65,19 +63,26 @@ const EVICT_ABOVE = 0.95;
 const EVICT_TO = 0.9;
 const STATE_CLEAN = 'clean';
 const STATE_COMPLETE = 'complete';
+/** Recency written to the index per message to its thread. */
+const USES_PER_WRITE = 2000;
 
 /**
  * Variant cache on disk: `<dir>/aa/bb/cc/<rest of sourceHash>/<variantHash>.entry`, one directory
  * per source, indexed by a SQLite file (`index.sqlite`, see entry-index.ts) that enforces the byte
  * budget (LRU), the expiry order and purges without a JS object per entry.
  *
+ * Serving reads an entry by its key's path, as nginx does, and never waits on the index: the index
+ * is how the cache is managed (what to evict, sweep or purge), and every call to it runs on its own
+ * thread. Files leave before their rows (evictions, sweeps) or are withheld by a recorded purge
+ * (below), so a file that is there may be served.
+ *
  * Opening never walks the tree. After an unclean stop (or over a tree without an index) the index
  * may miss files or list files that are gone: until the background reconciliation has seen every
- * shard, a key the index does not know is looked up on disk by its path and indexed on the way.
+ * shard, what is read is also indexed on the way.
  *
- * A purge by tag or prefix removes rows (the entries stop being served) and answers; their files
- * are deleted in the background. The purge is recorded in the index until then, and while the
- * index is incomplete, so that no file it selects is ever indexed again, even after a crash.
+ * A purge by tag or prefix removes rows and answers; their files are deleted in the background.
+ * The purge is recorded until then, and while the index is incomplete, so that no file it selects
+ * (made before it) is ever served or indexed again, even after a crash.
  */
 export class DiskStore implements PurgeableStore {
   private readonly uses = new Map<string, { ref: EntryRef; at: number }>();
@@ -97,8 +102,7 @@ export class DiskStore implements PurgeableStore {
   private closed = false;
   private lastUse = 0;
   private tempSerial = 0;
-  private rowsToIndex = { stored: [] as IndexRow[], found: [] as IndexRow[] };
-  private indexing: Promise<void> | undefined;
+  private unindexedBytes = 0;
 
   private constructor(
     private readonly opts: DiskStoreOptions,
@@ -126,19 +130,19 @@ export class DiskStore implements PurgeableStore {
     this.listeners.push(listener);
   }
 
+  /**
+   * Reads the entry by its path, without asking the index: the path is the key's, and the header
+   * says whether the file is whole and which variant it holds. A file a purge has selected but not
+   * yet deleted is not served. While the index is incomplete, what is read is indexed on the way.
+   */
   async get(key: CacheKey): Promise<CacheEntry | undefined> {
     if (!isEntryRef(key)) return undefined;
-    const known = this.index.lookup(key);
-    if (!known) return this.complete ? undefined : this.adoptOnRead(key);
     const path = entryPathOf(this.opts.dir, key);
     let file: Buffer;
     try {
-      // The index knows the file's size: one read, no stat. A file of another size (being
-      // replaced right now, or damaged) is read whole and judged below.
-      file = (await readIfSized(path, known.size)) ?? (await readFile(path));
+      file = await readWholeFile(path);
     } catch (err) {
-      if (errorCode(err) === 'ENOENT') this.forget(this.index.remove([key]));
-      else this.warn({ err, path }, 'cache entry unreadable');
+      if (errorCode(err) !== 'ENOENT') this.warn({ err, path }, 'cache entry unreadable');
       return undefined;
     }
     const parsed = parseEntryHeader(file, file.length);
@@ -147,12 +151,19 @@ export class DiskStore implements PurgeableStore {
       await this.remove(key);
       return undefined;
     }
-    if (parsed.meta.key !== key.variant) return undefined;
+    const { meta } = parsed;
+    if (this.purgedBefore(meta)) {
+      await this.unlink(path); // its purge's own deletion may not have come to it yet
+      return undefined;
+    }
+    if (!this.complete) this.inBackground(this.indexFound(key, meta, file.length, this.useClock()));
+    if (meta.key !== key.variant) return undefined;
     this.touch(key);
-    return { meta: parsed.meta, body: file.subarray(parsed.bodyOffset) };
+    return { meta, body: file.subarray(parsed.bodyOffset) };
   }
 
-  async put(entry: CacheEntry): Promise<void> {
+  /** Stores the entry; answers false when it was not stored (larger than the budget, or its source purged meanwhile). */
+  async put(entry: CacheEntry): Promise<boolean> {
     const ref: EntryRef = { sourceHash: entry.meta.sourceHash, variantHash: entry.meta.variantHash };
     if (!isEntryRef(ref)) throw new TypeError('cache entry needs sha256 hex sourceHash and variantHash');
     const meta: CacheEntryMeta = { ...entry.meta, size: entry.body.length };
@@ -160,7 +171,7 @@ export class DiskStore implements PurgeableStore {
     const size = header.length + entry.body.length;
     if (size > this.opts.maxBytes) {
       await this.remove(ref); // never leave an older version behind a put that did not store
-      return;
+      return false;
     }
     const dir = sourceDirOf(this.opts.dir, ref.sourceHash);
     const temp = join(dir, `${ref.variantHash}.${TEMP_TAG}-${++this.tempSerial}${TEMP_SUFFIX}`);
@@ -169,12 +180,16 @@ export class DiskStore implements PurgeableStore {
       await rename(temp, entryPathOf(this.opts.dir, ref));
     } catch (err) {
       await this.unlink(temp);
-      if (errorCode(err) === 'ENOENT') return; // the source was purged while we wrote: the purge wins
+      if (errorCode(err) === 'ENOENT') return false; // the source was purged while we wrote: the purge wins
       throw err;
     }
     // Renamed first, indexed second: a crash in between leaves a file the reconciliation adopts.
-    await this.indexSoon({ ...ref, ...rowFieldsOf(meta), size, usedAt: this.useClock() });
+    // The entry is served from now on; its row follows without the put waiting for it, and its
+    // bytes count against the budget meanwhile.
+    this.unindexedBytes += size;
+    this.inBackground(this.index.write([{ ...ref, ...rowFieldsOf(meta), size, usedAt: this.useClock() }]).finally(() => (this.unindexedBytes -= size)));
     await this.keepBudget();
+    return true;
   }
 
   async delete(key: CacheKey): Promise<boolean> {
@@ -184,7 +199,7 @@ export class DiskStore implements PurgeableStore {
   async deleteSource(sourceHash: string): Promise<number> {
     if (!HASH.test(sourceHash)) return 0;
     await rm(sourceDirOf(this.opts.dir, sourceHash), { recursive: true, force: true });
-    const removed = this.index.removeSource(sourceHash);
+    const removed = await this.index.removeSource(sourceHash);
     this.forget(removed);
     await pruneEmptyDirs(this.opts.dir, sourceHash);
     return removed.length;
@@ -192,34 +207,30 @@ export class DiskStore implements PurgeableStore {
 
   /**
    * Removes the entries carrying a tag or under a path prefix, through the index's own orders:
-   * their rows now (in time-sliced batches, yielding between them), their files in the background.
+   * the index's thread removes their rows batch by batch, and answers when all are gone; their
+   * files are deleted in the background as the batches come.
    */
   async deleteSelected(selector: EntrySelector): Promise<number> {
-    const purge = this.index.recordPurge(Date.now(), selector);
+    const purge = await this.index.recordPurge(Date.now(), selector);
     this.recorded.push(purge);
     this.unlinking.add(purge);
-    const refs: EntryRef[] = [];
-    const slice = new TimeSlice();
-    const takeRows = async (select: (limit: number) => EntryRef[]): Promise<void> => {
-      for (;;) {
-        const gone = slice.time(() => this.index.remove(select(slice.size)));
-        slice.next();
-        if (gone.length === 0) return;
-        this.forget(gone);
-        refs.push(...gone);
-        await yieldToEventLoop();
-      }
+    let unlinked = Promise.resolve();
+    const unlinkLater = (refs: EntryRef[]) => {
+      this.forget(refs);
+      unlinked = unlinked
+        .then(() => forEachLimit(refs, IO_CONCURRENCY, (ref) => this.removeFileMadeBy(ref, purge.at)))
+        .catch((err) => this.warn({ err }, 'deleting purged cache files failed; the next reconciliation does'));
     };
-    for (const tag of selector.tags) await takeRows((limit) => this.index.tagged(tag, limit));
-    for (const { site, prefix } of selector.prefixes) await takeRows((limit) => this.index.prefixed(site, prefix, limit));
-    this.inBackground(
-      // An entry stored again since has replaced the file already: it stays.
-      forEachLimit(refs, IO_CONCURRENCY, async (ref) => this.index.lookup(ref) ?? (await this.removeFile(ref))).finally(() => {
-        this.unlinking.delete(purge);
-        if (this.complete) this.forgetRecordedPurges();
-      }),
-    );
-    return refs.length;
+    try {
+      return await this.index.removeSelected(selector, unlinkLater);
+    } finally {
+      this.inBackground(
+        unlinked.then(() => {
+          this.unlinking.delete(purge);
+          if (this.complete) this.forgetRecordedPurges();
+        }),
+      );
+    }
   }
 
   /**
@@ -243,8 +254,8 @@ export class DiskStore implements PurgeableStore {
     this.recorded = [];
     this.unlinking.clear();
     await this.index.recreate();
-    this.index.setState(STATE_CLEAN, '0');
-    this.markComplete();
+    await this.index.setState(STATE_CLEAN, '0');
+    await this.markComplete();
     this.removeTrash(trash);
     return count;
   }
@@ -252,17 +263,13 @@ export class DiskStore implements PurgeableStore {
   /** Removes entries past expiresAt + staleRetentionMs, in expiry order; answers how many. */
   async sweep(): Promise<number> {
     const cutoff = Date.now() - (this.opts.staleRetentionMs ?? 0);
-    return this.drain((limit) => this.index.expiredBefore(cutoff, limit));
+    return this.drain(() => this.index.expiredBefore(cutoff));
   }
 
   /** Marks an entry recently used without reading it: written to the index with the next batch. */
   touch(ref: EntryRef): void {
     this.uses.set(ref.sourceHash + ref.variantHash, { ref: { sourceHash: ref.sourceHash, variantHash: ref.variantHash }, at: this.useClock() });
     if (this.uses.size >= MAX_PENDING_USES) void this.flushUses();
-  }
-
-  has(ref: EntryRef): boolean {
-    return this.index.lookup(ref) !== undefined;
   }
 
   stats(): CacheStats {
@@ -274,9 +281,10 @@ export class DiskStore implements PurgeableStore {
     return this.reconciler?.progress ?? { complete: false, fraction: 0, filesRead: 0, adopted: 0, dropped: 0 };
   }
 
-  /** Resolves when a reconciliation running now has finished (or stopped). */
+  /** Resolves when what was stored, read or removed so far is indexed and a reconciliation running now has finished (or stopped). */
   async settled(): Promise<void> {
     await this.reconciling;
+    await Promise.all(this.background);
   }
 
   async close(): Promise<void> {
@@ -284,12 +292,11 @@ export class DiskStore implements PurgeableStore {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
     await this.stopReconciling();
-    await this.indexing;
     await this.sweeping;
     await this.evicting;
     await this.flushUses();
     await Promise.all(this.background);
-    this.index.setState(STATE_CLEAN, '1');
+    await this.index.setState(STATE_CLEAN, '1');
     await this.index.close();
   }
 
@@ -299,18 +306,14 @@ export class DiskStore implements PurgeableStore {
     index.onCheckpointError = (message) => this.warn({ file: index.file, message }, 'cache index checkpoint failed; retried in a second');
     if (index.discarded) this.warn({ file: index.file, reason: index.discarded }, 'cache index was damaged: started over, reconciling with the files');
     const overOldTree = index.created && (await this.shardDirs()).length > 0;
-    const cleanBefore = index.getState(STATE_CLEAN) === '1';
-    this.complete = index.created ? !overOldTree : cleanBefore && index.getState(STATE_COMPLETE) === '1';
-    if (this.complete) {
-      index.setState(STATE_COMPLETE, '1');
-    } else {
-      index.setState(STATE_COMPLETE, '0');
-      // After a crash, shards done before it may have changed without the index: start over.
-      if (!cleanBefore) index.setState(CURSOR_STATE, '0');
-    }
+    const cleanBefore = (await index.getState(STATE_CLEAN)) === '1';
+    this.complete = index.created ? !overOldTree : cleanBefore && (await index.getState(STATE_COMPLETE)) === '1';
+    await index.setState(STATE_COMPLETE, this.complete ? '1' : '0');
+    // After a crash, shards done before it may have changed without the index: start over.
+    if (!this.complete && !cleanBefore) await index.setState(CURSOR_STATE, '0');
     // Purges whose files a crash left behind: the reconciliation deletes those files.
-    this.recorded = index.recordedPurges();
-    index.setState(STATE_CLEAN, '0');
+    this.recorded = await index.recordedPurges();
+    await index.setState(STATE_CLEAN, '0');
     for (const d of await readdir(opts.dir, { withFileTypes: true })) {
       if (d.isDirectory() && d.name.startsWith(TRASH_PREFIX)) this.removeTrash(join(opts.dir, d.name));
     }
@@ -333,9 +336,7 @@ export class DiskStore implements PurgeableStore {
     this.reconciler = reconciler;
     this.reconciling = reconciler
       .run()
-      .then((finished) => {
-        if (finished) this.markComplete();
-      })
+      .then((finished) => (finished ? this.markComplete() : undefined))
       .catch((err) => this.warn({ err }, 'cache index reconciliation failed; it resumes at the next start'));
   }
 
@@ -345,136 +346,101 @@ export class DiskStore implements PurgeableStore {
     this.reconciler = undefined;
   }
 
-  private markComplete(): void {
+  private async markComplete(): Promise<void> {
     this.complete = true;
     this.forgetRecordedPurges();
-    this.index.setState(CURSOR_STATE, '0');
-    this.index.setState(STATE_COMPLETE, '1');
+    await this.index.setState(CURSOR_STATE, '0');
+    await this.index.setState(STATE_COMPLETE, '1');
   }
 
   /** Drops the recorded purges no file deletion is waiting on (the index is complete). */
   private forgetRecordedPurges(): void {
     this.recorded = this.recorded.filter((p) => {
       if (this.unlinking.has(p)) return true;
-      if (!this.index.closed) this.index.forgetRecordedPurge(p.id);
+      if (!this.index.closed) this.inBackground(this.index.forgetRecordedPurge(p.id));
       return false;
     });
-  }
-
-  /** A key the incomplete index does not know: read from its path, indexed when whole and not purged. */
-  private async adoptOnRead(key: CacheKey): Promise<CacheEntry | undefined> {
-    const path = entryPathOf(this.opts.dir, key);
-    let file: Buffer;
-    try {
-      file = await readFile(path);
-    } catch {
-      return undefined;
-    }
-    const parsed = parseEntryHeader(file, file.length);
-    if (!parsed || !(await this.admit(key, parsed.meta, file.length, this.useClock()))) {
-      await this.unlink(path);
-      return undefined;
-    }
-    if (parsed.meta.key !== key.variant) return undefined;
-    return { meta: parsed.meta, body: file.subarray(parsed.bodyOffset) };
   }
 
   /** The reconciliation's adoption: reads only the header; recency is the file's age. */
   private async adoptFile(ref: EntryRef, path: string): Promise<'adopted' | 'dropped'> {
     const header = await readEntryHeader(path);
-    if (header && (await this.admit(ref, header.meta, header.size, Math.round(header.mtimeMs * 1000)))) return 'adopted';
+    const fits = header && header.meta.sourceHash === ref.sourceHash && header.meta.variantHash === ref.variantHash;
+    if (fits && !this.purgedBefore(header.meta) && (await this.indexFound(ref, header.meta, header.size, Math.round(header.mtimeMs * 1000)))) {
+      return 'adopted';
+    }
     await this.unlink(path);
     return 'dropped';
   }
 
-  /** Indexes a file found on disk when it is whole, belongs where it lies, fits and no recorded purge selects it. */
-  private async admit(ref: EntryRef, meta: CacheEntryMeta, size: number, usedAt: number): Promise<boolean> {
-    if (meta.sourceHash !== ref.sourceHash || meta.variantHash !== ref.variantHash || size > this.opts.maxBytes) return false;
-    if (this.recorded.some((p) => meta.createdAt <= p.at && selects(p.selector, meta))) return false;
-    await this.indexSoon({ ...ref, ...rowFieldsOf(meta), size, usedAt }, 'found');
+  /** Whether a recorded purge selects an entry made before it: its file is deleted, not served or indexed. */
+  private purgedBefore(meta: CacheEntryMeta): boolean {
+    return this.recorded.some((p) => meta.createdAt <= p.at && selects(p.selector, meta));
+  }
+
+  /** Indexes a whole entry found on disk when it fits the budget (a row a put wrote for it wins). */
+  private async indexFound(ref: EntryRef, meta: CacheEntryMeta, size: number, usedAt: number): Promise<boolean> {
+    if (size > this.opts.maxBytes) return false;
+    await this.index.write([], [{ ...ref, ...rowFieldsOf(meta), size, usedAt }]);
     this.inBackground(this.keepBudget());
     return true;
   }
 
-  /**
-   * Indexes an entry together with the others stored or found on disk in the same turn of the
-   * event loop: one transaction for many (a commit costs far more than a row).
-   */
-  private indexSoon(row: IndexRow, how: 'stored' | 'found' = 'stored'): Promise<void> {
-    this.rowsToIndex[how].push(row);
-    this.indexing ??= new Promise<void>((resolve, reject) => {
-      setImmediate(() => {
-        const { stored, found } = this.rowsToIndex;
-        this.rowsToIndex = { stored: [], found: [] };
-        this.indexing = undefined;
-        try {
-          this.index.write(stored, found);
-          resolve();
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
-    return this.indexing;
-  }
-
   /** Removes the selected entries batch by batch (files first, so a crash never resurrects one). */
-  private async drain(select: (limit: number) => EntryRef[]): Promise<number> {
+  private async drain(select: () => Promise<EntryRef[]>): Promise<number> {
     let removed = 0;
-    const slice = new TimeSlice();
     for (;;) {
-      const refs = slice.time(() => select(slice.size));
+      const refs = await select();
       if (refs.length === 0) return removed;
       await forEachLimit(refs, IO_CONCURRENCY, (ref) => this.removeFile(ref));
-      const gone = slice.time(() => this.index.remove(refs));
-      slice.next();
+      const gone = await this.index.remove(refs);
       this.forget(gone);
       removed += gone.length;
       if (gone.length === 0) return removed;
-      await yieldToEventLoop();
     }
   }
 
   /** Keeps the budget: eviction runs in the background above EVICT_ABOVE, and a put waits for it only past the budget. */
   private async keepBudget(): Promise<void> {
     const { maxBytes } = this.opts;
-    if (this.index.totals.bytes <= maxBytes * EVICT_ABOVE) return;
+    if (this.usedBytes() <= maxBytes * EVICT_ABOVE) return;
     this.evicting ??= this.evict().finally(() => (this.evicting = undefined));
-    while (this.index.totals.bytes > maxBytes && this.evicting) await this.evicting;
+    while (this.usedBytes() > maxBytes && this.evicting) await this.evicting;
+  }
+
+  /** What the budget counts: indexed entries and those stored but not indexed yet. */
+  private usedBytes(): number {
+    return this.index.totals.bytes + this.unindexedBytes;
   }
 
   /** Evicts the least recently used down to EVICT_TO of the budget. */
   private async evict(): Promise<void> {
     await this.flushUses(); // recency the index has not seen yet would evict what was just read
     const target = this.opts.maxBytes * EVICT_TO;
-    const slice = new TimeSlice();
-    while (this.index.totals.bytes > target) {
-      let excess = this.index.totals.bytes - target;
-      const victims = slice.time(() => this.index.leastRecentlyUsed(slice.size)).filter((v) => (excess -= v.size) + v.size > 0);
+    while (this.usedBytes() > target) {
+      let excess = this.usedBytes() - target;
+      const victims = (await this.index.leastRecentlyUsed()).filter((v) => (excess -= v.size) + v.size > 0);
       if (victims.length === 0) return;
       await forEachLimit(victims, IO_CONCURRENCY, (ref) => this.removeFile(ref));
-      this.forget(slice.time(() => this.index.remove(victims)));
-      slice.next();
-      await yieldToEventLoop();
+      this.forget(await this.index.remove(victims));
     }
   }
 
-  /** Writes the remembered reads to the index, in time-sliced batches. */
+  /** Writes the remembered reads to the index. */
   private flushUses(): Promise<void> {
     this.flushing ??= (async () => {
-      const slice = new TimeSlice(5, 2000);
       while (this.uses.size > 0 && !this.index.closed) {
         const batch: Array<{ ref: EntryRef; at: number }> = [];
         for (const [id, use] of this.uses) {
           this.uses.delete(id);
           batch.push(use);
-          if (batch.length === slice.size) break;
+          if (batch.length === USES_PER_WRITE) break;
         }
-        slice.time(() => this.index.markUsed(batch));
-        slice.next();
-        await yieldToEventLoop();
+        await this.index.markUsed(batch);
       }
-    })().finally(() => (this.flushing = undefined));
+    })()
+      .catch((err) => this.warn({ err }, 'writing cache recency failed'))
+      .finally(() => (this.flushing = undefined));
     return this.flushing;
   }
 
@@ -525,9 +491,16 @@ export class DiskStore implements PurgeableStore {
 
   private async remove(ref: EntryRef): Promise<boolean> {
     const onDisk = await this.removeFile(ref);
-    const indexed = this.index.remove([ref]);
+    const indexed = await this.index.remove([ref]);
     this.forget(indexed);
     return indexed.length > 0 || onDisk;
+  }
+
+  /** Deletes a purged entry's file unless it was made after the purge (stored again since): that one stays. */
+  private async removeFileMadeBy(ref: EntryRef, purgedAt: number): Promise<void> {
+    const header = await readEntryHeader(entryPathOf(this.opts.dir, ref));
+    if (header && header.meta.createdAt > purgedAt) return;
+    await this.removeFile(ref);
   }
 
   /**

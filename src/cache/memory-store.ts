@@ -33,13 +33,14 @@ export class MemoryStore implements PurgeableStore {
     return entry?.meta.key === key.variant ? entry : undefined;
   }
 
-  async put(entry: CacheEntry): Promise<void> {
+  async put(entry: CacheEntry): Promise<boolean> {
     const ref: EntryRef = { sourceHash: entry.meta.sourceHash, variantHash: entry.meta.variantHash };
     if (entry.body.length + META_OVERHEAD_BYTES > Math.min(this.maxEntryBytes, this.index.maxSize)) {
       this.index.delete(ref);
-      return;
+      return false;
     }
     this.index.set(ref, { meta: { ...entry.meta, size: entry.body.length }, body: entry.body });
+    return true;
   }
 
   async delete(key: CacheKey): Promise<boolean> {
@@ -67,6 +68,9 @@ export class MemoryStore implements PurgeableStore {
   stats(): CacheStats {
     return { entries: this.index.entries, bytes: this.index.bytes };
   }
+
+  /** Counts as it goes: nothing to wait for. */
+  async settled(): Promise<void> {}
 
   async close(): Promise<void> {}
 }

@@ -55,7 +55,7 @@ export class Reconciler {
   /** Runs from the saved cursor to the end; answers true when every shard was done. */
   async run(): Promise<boolean> {
     const { index, info } = this.t;
-    this.shard = Number(index.getState(CURSOR_STATE) ?? 0);
+    this.shard = Number((await index.getState(CURSOR_STATE)) ?? 0);
     this.startedMs = Date.now();
     let lastLog = this.startedMs;
     info({ fromShard: this.shard, readsPerSecond: this.t.readsPerSecond }, 'cache index: reconciling with the files in the background');
@@ -63,7 +63,7 @@ export class Reconciler {
       if (this.stopping) return false;
       await this.reconcileShard(this.shard.toString(16).padStart(2, '0'));
       if (this.stopping) return false;
-      index.setState(CURSOR_STATE, String(this.shard + 1));
+      await index.setState(CURSOR_STATE, String(this.shard + 1));
       if (Date.now() - lastLog >= PROGRESS_LOG_MS) {
         lastLog = Date.now();
         info({ ...this.progress, percent: Math.round((100 * (this.shard + 1)) / SHARDS) }, 'cache index: reconciling');
@@ -86,10 +86,10 @@ export class Reconciler {
     });
     if (this.stopping) return;
     // Sources indexed but without a directory: their rows are stale, unless written during this walk.
-    for (const sourceHash of index.sourcesInShard(shard)) {
+    for (const sourceHash of await index.sourcesInShard(shard)) {
       if (seen.has(sourceHash)) continue;
       if ((await readdirQuiet(sourceDirOf(dir, sourceHash))).length > 0) continue;
-      this.drop(index.removeSourceUsedBefore(sourceHash, shardStarted));
+      this.drop(await index.removeSourceUsedBefore(sourceHash, shardStarted));
     }
   }
 
@@ -97,7 +97,7 @@ export class Reconciler {
     const { index } = this.t;
     // The rows first, then the files: a put renames its file before it indexes it, so an entry
     // written in between shows up as a file to adopt, never as a row to drop.
-    const indexed = new Set(index.variantsOf(sourceHash));
+    const indexed = new Set(await index.variantsOf(sourceHash));
     const onDisk = new Set<string>();
     for (const name of await readdirQuiet(path)) {
       const file = join(path, name);
@@ -115,7 +115,7 @@ export class Reconciler {
       else this.dropped++;
     }
     const gone = [...indexed].filter((v) => !onDisk.has(v)).map((variantHash) => ({ sourceHash, variantHash }));
-    if (gone.length > 0) this.drop(index.remove(gone));
+    if (gone.length > 0) this.drop(await index.remove(gone));
     if (onDisk.size === 0) await pruneEmptyDirs(this.t.dir, sourceHash);
   }
 

@@ -31,7 +31,6 @@ export class TieredStore implements PurgeableStore {
   async get(key: CacheKey): Promise<CacheEntry | undefined> {
     const hot = this.getFromMemory(key);
     if (hot) return hot;
-    // Not in the disk index (purged, evicted) answers undefined without touching the disk.
     const entry = await this.disk.get(key);
     if (entry) {
       this.hits.disk++;
@@ -40,11 +39,14 @@ export class TieredStore implements PurgeableStore {
     return entry;
   }
 
-  async put(entry: CacheEntry): Promise<void> {
-    await this.disk.put(entry);
+  async put(entry: CacheEntry): Promise<boolean> {
     // Not stored on disk (too large, or purged meanwhile): no older copy may stay in memory either.
-    if (this.disk.has(entry.meta)) await this.memory.put(entry);
-    else this.memory.forget(entry.meta);
+    if (!(await this.disk.put(entry))) {
+      this.memory.forget(entry.meta);
+      return false;
+    }
+    await this.memory.put(entry);
+    return true;
   }
 
   async delete(key: CacheKey): Promise<boolean> {
@@ -71,6 +73,10 @@ export class TieredStore implements PurgeableStore {
   /** The disk holds every entry, so its numbers are the cache's. */
   stats(): CacheStats {
     return this.disk.stats();
+  }
+
+  settled(): Promise<void> {
+    return this.disk.settled();
   }
 
   reconcileProgress(): ReconcileProgress {

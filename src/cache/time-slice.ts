@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
 
 /**
- * Sizes the synchronous steps of bulk index work (purges, sweeps, evictions) to a time slice: a
- * batch that took longer than the slice halves the next one, a quick one doubles it. Rows spread
+ * Sizes the synchronous steps of bulk index work (purges, sweeps, evictions) on the index's thread
+ * to a time slice, so that the calls queued behind a step wait at most about one slice: a batch
+ * that took longer than the slice halves the next one, a quick one doubles it. Rows spread
  * over the whole index (a tag's, the least recently used) cost ten times more each than rows that
  * sit together (a path prefix's), so no fixed batch size keeps every step short.
  */
@@ -29,7 +30,7 @@ export class TimeSlice {
     }
   }
 
-  /** Ends a batch: sizes the next one by how long this one held the event loop. */
+  /** Ends a batch: sizes the next one by how long this one took. */
   next(): void {
     if (this.spentMs > this.sliceMs) this.size = Math.max(this.min, Math.floor(this.size / 2));
     else if (this.spentMs < this.sliceMs / 2) this.size = Math.min(this.max, this.size * 2);

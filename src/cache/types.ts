@@ -88,11 +88,17 @@ export interface CacheStore {
   get(key: CacheKey): Promise<CacheEntry | undefined>;
   /** get() answered without waiting, for an entry a memory tier holds; undefined otherwise. */
   getFromMemory?(key: CacheKey): CacheEntry | undefined;
-  /** Stores atomically: a reader sees the old entry, the new one or none, never a part. */
-  put(entry: CacheEntry): Promise<void>;
+  /**
+   * Stores atomically: a reader sees the old entry, the new one or none, never a part. Answers
+   * false when it did not store (too large for the store): no older version of the key remains.
+   */
+  put(entry: CacheEntry): Promise<boolean>;
   delete(key: CacheKey): Promise<boolean>;
   /** Removes every variant of one source; answers how many. */
   deleteSource(sourceHash: string): Promise<number>;
+  /** What the store holds, as its bookkeeping has counted so far (see settled). */
   stats(): CacheStats;
+  /** Resolves when the bookkeeping of every call made so far is done: stats() then count it. */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }

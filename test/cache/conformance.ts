@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import type { CacheStore } from '../../src/cache/types.js';
-import { bodyFor, entryFor, keyFor, tempCacheDir } from './fixtures.js';
+import { bodyFor, entryFor, keyFor, statsOf, tempCacheDir } from './fixtures.js';
 
 /** The behaviour every CacheStore implementation must show. */
 export function storeConformance(name: string, make: (dir: string) => Promise<CacheStore>): void {
@@ -22,7 +22,7 @@ export function storeConformance(name: string, make: (dir: string) => Promise<Ca
       withStore(async (store) => {
         const key = keyFor('a');
         const entry = entryFor(key, bodyFor('a', 5000), Date.now() + 1000, ['t1', 't2']);
-        await store.put(entry);
+        assert.equal(await store.put(entry), true, 'put answers that it stored');
         const got = await store.get(key);
         assert.ok(got);
         assert.deepEqual(got.meta, entry.meta);
@@ -59,7 +59,7 @@ export function storeConformance(name: string, make: (dir: string) => Promise<Ca
         assert.equal(await store.deleteSource(variants[0]!.sourceHash), 3);
         for (const key of variants) assert.equal(await store.get(key), undefined);
         assert.ok(await store.get(other));
-        assert.equal(store.stats().entries, 1);
+        assert.equal((await statsOf(store)).entries, 1);
       }));
 
     it('an overwrite returns the new body', () =>
@@ -71,7 +71,7 @@ export function storeConformance(name: string, make: (dir: string) => Promise<Ca
         assert.ok(got);
         assert.ok(got.body.equals(bodyFor('new', 2000)));
         assert.equal(got.meta.size, 2000);
-        assert.equal(store.stats().entries, 1);
+        assert.equal((await statsOf(store)).entries, 1);
       }));
 
     it('still returns expired entries (freshness is the caller’s decision)', () =>
@@ -85,13 +85,13 @@ export function storeConformance(name: string, make: (dir: string) => Promise<Ca
 
     it('stats count entries and bytes', () =>
       withStore(async (store) => {
-        assert.deepEqual(store.stats(), { entries: 0, bytes: 0 });
+        assert.deepEqual((await statsOf(store)), { entries: 0, bytes: 0 });
         for (let i = 0; i < 4; i++) await store.put(entryFor(keyFor(i), bodyFor(`${i}`, 1000)));
-        const full = store.stats();
+        const full = (await statsOf(store));
         assert.equal(full.entries, 4);
         assert.ok(full.bytes >= 4000, `bytes ${full.bytes} cover the bodies`);
         await store.delete(keyFor(0));
-        const after = store.stats();
+        const after = (await statsOf(store));
         assert.equal(after.entries, 3);
         assert.ok(after.bytes < full.bytes && after.bytes >= 3000);
       }));
@@ -116,7 +116,7 @@ export function storeConformance(name: string, make: (dir: string) => Promise<Ca
             }),
           ]),
         );
-        assert.equal(store.stats().entries, 50);
+        assert.equal((await statsOf(store)).entries, 50);
       }));
   });
 }

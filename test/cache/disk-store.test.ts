@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { DiskStore, INDEX_FILE } from '../../src/cache/disk-store.js';
 import { makeCacheKey } from '../../src/cache/key.js';
-import { bodyFor, entryFor, entryPathOf, filesUnder, keyFor, markUncleanStop, tempCacheDir } from './fixtures.js';
+import { bodyFor, entryFor, entryPathOf, filesUnder, keyFor, markUncleanStop, statsOf, tempCacheDir } from './fixtures.js';
 
 const MB = 1024 * 1024;
 const exists = (file: string): Promise<boolean> => access(file).then(() => true, () => false);
@@ -46,9 +46,9 @@ describe('DiskStore', () => {
     let s = await fresh();
     const keys = [1, 2, 3].map((i) => keyFor(`restart${i}`));
     for (const key of keys) await s.put(entryFor(key, bodyFor(key.variant, 4000), Date.now() + 1000, ['tag']));
-    const before = s.stats();
+    const before = (await statsOf(s));
     s = await fresh();
-    assert.deepEqual(s.stats(), before);
+    assert.deepEqual((await statsOf(s)), before);
     for (const key of keys) {
       const got = await s.get(key);
       assert.ok(got);
@@ -70,7 +70,7 @@ describe('DiskStore', () => {
     const files = await filesUnder(dir);
     const onDisk = files.reduce((sum, f) => sum + f.size, 0);
     assert.ok(onDisk <= 34_000 * 0.9, `${onDisk} bytes on disk`);
-    assert.deepEqual(s.stats(), { entries: files.length, bytes: onDisk });
+    assert.deepEqual((await statsOf(s)), { entries: files.length, bytes: onDisk });
     assert.ok(await s.get(keys[0]!), 'the recently read entry survives');
     assert.ok(await s.get(keys[3]!), 'the new entry is stored');
     assert.equal(await s.get(keys[1]!), undefined, 'the least recently used is gone');
@@ -82,8 +82,8 @@ describe('DiskStore', () => {
     const s = await fresh({ maxBytes: 108_000 });
     const keys = Array.from({ length: 10 }, (_, i) => keyFor(`ahead${i}`));
     for (const key of keys) await s.put(entryFor(key, bodyFor(key.variant, 10_000)));
-    for (let i = 0; i < 50 && s.stats().bytes > 108_000 * 0.9; i++) await sleep(10);
-    const { bytes, entries } = s.stats();
+    for (let i = 0; i < 50 && (await statsOf(s)).bytes > 108_000 * 0.9; i++) await sleep(10);
+    const { bytes, entries } = (await statsOf(s));
     assert.ok(bytes <= 108_000 * 0.9, `${bytes} bytes after eviction`);
     assert.equal(entries, 9);
     assert.equal(await s.get(keys[0]!), undefined, 'the oldest went first');
@@ -94,7 +94,7 @@ describe('DiskStore', () => {
   it('does not store an entry larger than the whole budget', async () => {
     const s = await fresh({ maxBytes: 5000 });
     const key = keyFor('huge');
-    await s.put(entryFor(key, bodyFor('huge', 6000)));
+    assert.equal(await s.put(entryFor(key, bodyFor('huge', 6000))), false, 'put says it did not store');
     assert.equal(await s.get(key), undefined);
     assert.deepEqual(await filesUnder(dir), []);
   });
@@ -119,8 +119,8 @@ describe('DiskStore', () => {
     const s = await fresh({ sweepIntervalMs: 20 });
     const key = keyFor('timer');
     await s.put(entryFor(key, bodyFor('timer'), Date.now() + 30));
-    for (let i = 0; i < 50 && s.stats().entries > 0; i++) await sleep(20);
-    assert.equal(s.stats().entries, 0);
+    for (let i = 0; i < 50 && (await statsOf(s)).entries > 0; i++) await sleep(20);
+    assert.equal((await statsOf(s)).entries, 0);
     assert.equal(await exists(entryPathOf(dir, key)), false);
   });
 
@@ -137,7 +137,7 @@ describe('DiskStore', () => {
     assert.equal(await s.get(junk), undefined);
     assert.equal(await exists(cutPath), false);
     assert.equal(await exists(entryPathOf(dir, junk)), false);
-    assert.equal(s.stats().entries, 0);
+    assert.equal((await statsOf(s)).entries, 0);
   });
 
   it('opens without reading the entries, and drops a damaged one when it is read', async () => {
@@ -148,10 +148,10 @@ describe('DiskStore', () => {
     await s.put(entryFor(cut, bodyFor('cut', 5000)));
     await truncate(entryPathOf(dir, cut), 3000);
     s = await fresh();
-    assert.equal(s.stats().entries, 2, 'the index, not the files, says what the cache holds');
+    assert.equal((await statsOf(s)).entries, 2, 'the index, not the files, says what the cache holds');
     assert.equal(await s.get(cut), undefined);
     assert.equal(await exists(entryPathOf(dir, cut)), false);
-    assert.equal(s.stats().entries, 1);
+    assert.equal((await statsOf(s)).entries, 1);
     assert.ok(await s.get(good));
     await s.deleteAll();
   });
@@ -182,7 +182,7 @@ describe('DiskStore', () => {
     s = await fresh();
     await s.settled();
     assert.equal(s.reconcileProgress().complete, true);
-    assert.equal(s.stats().entries, 2);
+    assert.equal((await statsOf(s)).entries, 2);
     assert.ok(await s.get(lost[1]!), 'adopted by the reconciliation');
     assert.equal(await s.get(vanished), undefined);
     assert.equal(await exists(tmp), false);
@@ -199,7 +199,7 @@ describe('DiskStore', () => {
     s = await fresh();
     assert.ok(await s.get(keys[0]!));
     await s.settled();
-    assert.equal(s.stats().entries, 2);
+    assert.equal((await statsOf(s)).entries, 2);
     assert.ok(await s.get(keys[1]!));
     await s.deleteAll();
   });
@@ -245,7 +245,7 @@ describe('DiskStore', () => {
     await s.settled();
     assert.equal(await exists(entryPathOf(dir, purged)), false, 'the reconciliation deleted the file');
     assert.ok(await s.get(kept));
-    assert.equal(s.stats().entries, 1);
+    assert.equal((await statsOf(s)).entries, 1);
     await s.deleteAll();
   });
 
@@ -257,7 +257,7 @@ describe('DiskStore', () => {
     for (const key of keys) assert.equal(await s.get(key), undefined);
     for (let i = 0; i < 50 && (await filesUnder(dir)).length > 0; i++) await sleep(10);
     assert.deepEqual(await filesUnder(dir), []);
-    assert.deepEqual(s.stats(), { entries: 0, bytes: 0 });
+    assert.deepEqual((await statsOf(s)), { entries: 0, bytes: 0 });
   });
 
   it('purges by tag and by path prefix through its index', async () => {
@@ -274,7 +274,7 @@ describe('DiskStore', () => {
     assert.ok(await s.get(shirt));
     assert.ok(await s.get(otherSite), 'a prefix purge stays on its site');
     assert.equal(await s.deleteSelected({ tags: [], prefixes: [{ site: 'shop', prefix: '' }] }), 1, 'an empty prefix is the whole site');
-    assert.equal(s.stats().entries, 1);
+    assert.equal((await statsOf(s)).entries, 1);
     await s.deleteAll();
   });
 
@@ -331,7 +331,7 @@ await Promise.all([writer(), writer(), writer(), writer()]);
         assert.equal(sha256(got.body), sha256(expected), `entry ${i} is whole`);
       }
       assert.ok(served > 0, 'the writer got some entries written');
-      assert.equal(served, reopened.stats().entries);
+      assert.equal(served, (await statsOf(reopened)).entries);
       assert.equal((await filesUnder(cache)).filter((f) => f.path.endsWith('.tmp')).length, 0);
     } finally {
       await reopened.close();

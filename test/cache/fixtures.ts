@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import path from 'node:path';
 import { INDEX_FILE } from '../../src/cache/disk-store.js';
 import { makeCacheKey } from '../../src/cache/key.js';
-import type { CacheEntry, CacheKey } from '../../src/cache/types.js';
+import type { CacheEntry, CacheKey, CacheStats } from '../../src/cache/types.js';
 
 export function tempCacheDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'imgedge-cache-test-'));
@@ -74,4 +74,10 @@ export function markUncleanStop(dir: string): void {
   const db = new Database(path.join(dir, INDEX_FILE));
   db.prepare("UPDATE state SET value = '0' WHERE name = 'clean'").run();
   db.close();
+}
+
+/** The store's counts once its bookkeeping has caught up with the calls made so far. */
+export async function statsOf(store: { settled(): Promise<void>; stats(): CacheStats }): Promise<CacheStats> {
+  await store.settled();
+  return store.stats();
 }

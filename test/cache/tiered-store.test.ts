@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { DiskStore } from '../../src/cache/disk-store.js';
 import { MemoryStore } from '../../src/cache/memory-store.js';
 import { TieredStore } from '../../src/cache/tiered-store.js';
-import { bodyFor, entryFor, keyFor, tempCacheDir } from './fixtures.js';
+import { bodyFor, entryFor, keyFor, statsOf, tempCacheDir } from './fixtures.js';
 
 describe('TieredStore', () => {
   let dir: string;
@@ -59,6 +59,6 @@ describe('TieredStore', () => {
     for (const key of tagged) assert.equal(await tiered.get(key), undefined);
     assert.ok(await tiered.get(other));
     assert.equal(await tiered.deleteAll(), 1);
-    assert.deepEqual(tiered.stats(), { entries: 0, bytes: 0 });
+    assert.deepEqual((await statsOf(tiered)), { entries: 0, bytes: 0 });
   });
 });
