@@ -14,7 +14,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -126,6 +126,28 @@ async function filledCache(entries: number): Promise<string> {
   return path.join(dir, 'cache');
 }
 
+/**
+ * One of `candidates` that no earlier run purged from this kept cache (they are listed beside it),
+ * at random, listed as purged from now on. When every one is gone, the cache is filled again.
+ */
+async function unpurged(cacheDir: string, candidates: string[]): Promise<string> {
+  const file = path.join(cacheDir, '..', 'purged.json');
+  const purged = new Set<string>(JSON.parse(await readFile(file, 'utf8').catch(() => '[]')) as string[]);
+  const left = candidates.filter((c) => !purged.has(c));
+  if (left.length === 0) throw new Error(`every one of ${candidates[0]}… was purged from ${cacheDir} by earlier runs: remove ${path.dirname(file)} to fill it again`);
+  const chosen = left[Math.floor(Math.random() * left.length)]!;
+  await writeFile(file, JSON.stringify([...purged, chosen]));
+  return chosen;
+}
+
+/** A timed purge of a selector that still selects entries (runs before this listing were not recorded). */
+async function purgeSomething<T extends PurgeResult>(cacheDir: string, candidates: string[], purge: (chosen: string) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await purge(await unpurged(cacheDir, candidates));
+    if (result.purged > 0 || attempt === 10) return result;
+  }
+}
+
 async function duMiB(target: string): Promise<number> {
   const { stdout } = await promisify(execFile)('du', ['-sk', target]);
   return Number(stdout.split('\t')[0]) / 1024;
@@ -215,11 +237,11 @@ export async function measureScale(entries: number, workDir: string): Promise<Sc
     log(`  first HIT ${clean.ms.toFixed(0)} ms after spawn; RSS ${rssMiB.toFixed(0)} MiB, heap ${heap.toFixed(1)} MiB; hits for 10 s`);
     const load = await timedLoad({ baseUrl: edge.url, paths: randomPaths(entries, 5000), connections: 16, seconds: 10 });
     const rssAfterLoadMiB = (await memoryOf(edge.pid)).rssMiB;
-    // Drawn at random: a kept cache has lost what earlier runs purged.
-    const prefix = `/synthetic/${10 + Math.floor(Math.random() * 90)}`;
-    const prefixPurge = { prefix, ...(await timedPurge(edge, entries, { prefixes: [prefix] })) };
-    const tag = `synthetic-${Math.floor(Math.random() * 1000)}`;
-    const tagPurge = { tag, ...(await timedPurge(edge, entries, { tags: [tag] })) };
+    // A kept cache has lost what earlier runs purged: drawn among what no run has purged yet.
+    const prefixes = Array.from({ length: 90 }, (_, i) => `/synthetic/${10 + i}`);
+    const tags = Array.from({ length: 1000 }, (_, i) => `synthetic-${i}`);
+    const prefixPurge = await purgeSomething(dir, prefixes, (prefix) => timedPurge(edge, entries, { prefixes: [prefix] }).then((r) => ({ prefix, ...r })));
+    const tagPurge = await purgeSomething(dir, tags, (tag) => timedPurge(edge, entries, { tags: [tag] }).then((r) => ({ tag, ...r })));
     log(`  ${load.rps.toFixed(0)} hits/s; prefix purge ${prefixPurge.purged} in ${prefixPurge.ms.toFixed(0)} ms; tag purge ${tagPurge.purged} in ${tagPurge.ms.toFixed(0)} ms`);
     result = {
       entries, entriesAtStart, diskMiB, indexMiB, cleanStartMs: clean.ms, killedStartMs: NaN, reconcileSeconds: undefined,

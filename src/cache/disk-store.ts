@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeEntryHeader, parseEntryHeader } from './entry-file.js';
@@ -207,29 +207,22 @@ export class DiskStore implements PurgeableStore {
 
   /**
    * Removes the entries carrying a tag or under a path prefix, through the index's own orders:
-   * the index's thread removes their rows batch by batch, and answers when all are gone; their
-   * files are deleted in the background as the batches come.
+   * the index's thread removes their rows batch by batch and the purge answers when all are gone;
+   * their files are deleted in the background after that (file deletions would compete with the
+   * row removal for the disk).
    */
   async deleteSelected(selector: EntrySelector): Promise<number> {
     const purge = await this.index.recordPurge(Date.now(), selector);
     this.recorded.push(purge);
     this.unlinking.add(purge);
-    let unlinked = Promise.resolve();
-    const unlinkLater = (refs: EntryRef[]) => {
-      this.forget(refs);
-      unlinked = unlinked
-        .then(() => forEachLimit(refs, IO_CONCURRENCY, (ref) => this.removeFileMadeBy(ref, purge.at)))
-        .catch((err) => this.warn({ err }, 'deleting purged cache files failed; the next reconciliation does'));
-    };
+    const batches: EntryRef[][] = [];
     try {
-      return await this.index.removeSelected(selector, unlinkLater);
+      return await this.index.removeSelected(selector, (refs) => {
+        this.forget(refs);
+        batches.push(refs);
+      });
     } finally {
-      this.inBackground(
-        unlinked.then(() => {
-          this.unlinking.delete(purge);
-          if (this.complete) this.forgetRecordedPurges();
-        }),
-      );
+      this.inBackground(this.deletePurgedFiles(purge, batches));
     }
   }
 
@@ -496,11 +489,30 @@ export class DiskStore implements PurgeableStore {
     return indexed.length > 0 || onDisk;
   }
 
-  /** Deletes a purged entry's file unless it was made after the purge (stored again since): that one stays. */
-  private async removeFileMadeBy(ref: EntryRef, purgedAt: number): Promise<void> {
-    const header = await readEntryHeader(entryPathOf(this.opts.dir, ref));
-    if (header && header.meta.createdAt > purgedAt) return;
-    await this.removeFile(ref);
+  /**
+   * Deletes the files of a purge's rows, except those stored again since (they have a row again),
+   * then lets the purge's record go. A file that cannot be deleted keeps the record: this process
+   * withholds what it selects, and the index is marked incomplete, so that the reconciliation at
+   * the next start deletes those files.
+   */
+  private async deletePurgedFiles(purge: RecordedPurge, batches: EntryRef[][]): Promise<void> {
+    let failures = 0;
+    for (const refs of batches) {
+      const storedAgain = new Set((await this.index.present(refs)).map((r) => r.sourceHash + r.variantHash));
+      await forEachLimit(refs, IO_CONCURRENCY, async (ref) => {
+        if (storedAgain.has(ref.sourceHash + ref.variantHash)) return;
+        try {
+          await unlink(entryPathOf(this.opts.dir, ref));
+        } catch (err) {
+          if (errorCode(err) !== 'ENOENT') failures++;
+          if (failures === 1 && errorCode(err) !== 'ENOENT') this.warn({ err }, 'a purged cache file could not be deleted; it stays withheld and the next start reconciles');
+        }
+        await pruneEmptyDirs(this.opts.dir, ref.sourceHash);
+      });
+    }
+    if (failures > 0) return this.index.setState(STATE_COMPLETE, '0');
+    this.unlinking.delete(purge);
+    if (this.complete) this.forgetRecordedPurges();
   }
 
   /**

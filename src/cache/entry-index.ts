@@ -76,6 +76,11 @@ export class EntryIndex {
     return this.counted;
   }
 
+  /** Those of these entries that have a row. */
+  present(refs: EntryRef[]): Promise<EntryRef[]> {
+    return this.call('present', [refs]);
+  }
+
   variantsOf(sourceHash: string): Promise<string[]> {
     return this.call('variantsOf', [sourceHash]);
   }

@@ -73,6 +73,9 @@ export async function unlinkQuiet(path: string, warn: (obj: object, msg: string)
 
 /** Most entries fit in the first read: then reading one is an open and a read. */
 const FIRST_READ_BYTES = 64 * 1024;
+/** First-read buffers kept for reuse: allocating 64 KiB per hit would keep the collector busy. */
+const spareFirstReads: Buffer[] = [];
+const MAX_SPARE_FIRST_READS = 64;
 
 /**
  * The whole file: open, one read, and a close nobody waits for (two trips to the thread pool where
@@ -83,12 +86,13 @@ export function readWholeFile(path: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     fs.open(path, 'r', (openErr, fd) => {
       if (openErr) return reject(openErr);
-      const done = (err: Error | null, buf?: Buffer) => {
+      const first = spareFirstReads.pop() ?? Buffer.allocUnsafeSlow(FIRST_READ_BYTES);
+      const done = (err: Error | null, whole?: Buffer) => {
         fs.close(fd, () => {});
+        if (spareFirstReads.length < MAX_SPARE_FIRST_READS) spareFirstReads.push(first);
         if (err) reject(err);
-        else resolve(buf!);
+        else resolve(whole!);
       };
-      const first = Buffer.allocUnsafe(FIRST_READ_BYTES);
       fs.read(fd, first, 0, FIRST_READ_BYTES, 0, (readErr, bytesRead) => {
         if (readErr) return done(readErr);
         if (bytesRead < FIRST_READ_BYTES) return done(null, Buffer.from(first.subarray(0, bytesRead)));

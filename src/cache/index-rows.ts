@@ -81,6 +81,11 @@ export class IndexRows {
     return this.remove((rows as Array<{ source: Buffer; variant: Buffer }>).map(refOf));
   }
 
+  /** Those of these entries that have a row. */
+  present(refs: EntryRef[]): EntryRef[] {
+    return refs.filter((ref) => this.sql.exists.get(blob(ref.sourceHash), blob(ref.variantHash)) !== undefined);
+  }
+
   variantsOf(sourceHash: string): string[] {
     return (this.sql.bySource.all(blob(sourceHash)) as Array<{ variant: Buffer }>).map((r) => r.variant.toString('hex'));
   }
@@ -177,6 +182,7 @@ function prepareWrites(db: Database.Database) {
       for (const { ref, at } of uses) touch.run(at, blob(ref.sourceHash), blob(ref.variantHash));
     }),
     bySource: db.prepare('SELECT source, variant FROM entries WHERE source = ?'),
+    exists: db.prepare('SELECT 1 FROM entries WHERE source = ? AND variant = ?'),
     bySourceUsedBefore: db.prepare('SELECT source, variant FROM entries WHERE source = ? AND used < ?'),
     sourcesBetween: db.prepare('SELECT DISTINCT source FROM entries WHERE source >= ? AND source < ?'),
     sourcesFrom: db.prepare('SELECT DISTINCT source FROM entries WHERE source >= ?'),

@@ -78,6 +78,7 @@ const ops: Record<string, (id: number, ...args: never[]) => unknown> = {
   removeSelected: (id, selector) => removeSelected(id, selector),
   sourcesInShard: (_, shard) => rows.sourcesInShard(shard),
   variantsOf: (_, sourceHash) => rows.variantsOf(sourceHash),
+  present: (_, refs) => rows.present(refs),
   getState: (_, name) => rows.getState(name),
   recordedPurges: () => rows.recordedPurges(),
   leastRecentlyUsed: () => sliced('lru', (limit) => rows.leastRecentlyUsed(limit)),
