@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Renders nginx/imgedge.conf for one deployment (plain Node, no dependencies, no build step).
 //
-//   node nginx/render.mjs NODES=10.0.0.11:8080,10.0.0.12:8080 SERVER_NAMES=img.example.com \
+//   node nginx/render.mjs NODES=10.0.0.11:8081-8082,10.0.0.12:8081-8082 SERVER_NAMES=img.example.com \
 //        TLS_CERT=/etc/ssl/img.pem TLS_KEY=/etc/ssl/private/img.key ADMIN_NETS=127.0.0.1,10.0.0.0/8 \
 //        > /etc/nginx/conf.d/imgedge.conf
 //
 // Template syntax: {{NAME}} must be given; {{NAME=default}} has a default; {{@NAME}} is a list
 // (comma-separated on the command line) and its line is repeated once per value, or dropped when
 // the list is empty. `node nginx/render.mjs --list` prints every placeholder with its default.
+// In NODES, `host:8081-8082` stands for one edge process per port (deploy/imgedge@.service).
 // Also used by the tests (test/helpers/nginx.ts), so what is tested is what is installed.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -69,10 +70,24 @@ export function render(template, values = {}) {
   return `# Rendered from nginx/imgedge.conf by nginx/render.mjs: edit the template, not this file.\n${out.join('\n')}`;
 }
 
-/** The template shipped next to this file, rendered. */
-export function renderImgedgeConf(values) {
-  return render(readFileSync(TEMPLATE_PATH, 'utf8'), values);
+/** `host:8081-8084` → host:8081 … host:8084 (one edge process per port); other items as they are. */
+export function expandPortRanges(nodes) {
+  return asList(nodes ?? []).flatMap((node) => {
+    const range = /^(.+):(\d+)-(\d+)$/.exec(node);
+    if (!range) return [node];
+    const [, host, first, last] = range;
+    const count = Number(last) - Number(first) + 1;
+    if (count < 1 || count > 256) throw new Error(`cannot render the nginx config:\n  NODES: ${JSON.stringify(node)} is not a range of 1 to 256 ports`);
+    return Array.from({ length: count }, (_, i) => `${host}:${Number(first) + i}`);
+  });
 }
+
+/** The template shipped next to this file, rendered (NODES may hold port ranges). */
+export function renderImgedgeConf(values) {
+  return render(readFileSync(TEMPLATE_PATH, 'utf8'), withNodesExpanded(values));
+}
+
+const withNodesExpanded = (values) => (values.NODES === undefined ? values : { ...values, NODES: expandPortRanges(values.NODES) });
 
 function cli(args) {
   const template = readFileSync(TEMPLATE_PATH, 'utf8');
@@ -93,7 +108,7 @@ function cli(args) {
     values[arg.slice(0, eq)] = arg.slice(eq + 1);
   }
   try {
-    process.stdout.write(render(template, values));
+    process.stdout.write(render(template, withNodesExpanded(values)));
     return 0;
   } catch (err) {
     process.stderr.write(`${err.message}\n`);

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
-import { EdgeError } from '../http/errors.js';
+import { EdgeError } from '../errors.js';
 import { identify } from '../transform/identify.js';
 import { chooseOutput } from '../transform/negotiate.js';
 import { renderVariant } from '../transform/optimize.js';

@@ -3,8 +3,8 @@ import { unlink, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { EdgeMetrics } from '../observe/metrics.js';
-import { handlePurge, type PurgeDeps } from '../purge/api.js';
-import { EdgeError } from './errors.js';
+import { handlePurge, type PurgeDeps } from './purge-route.js';
+import { EdgeError } from '../errors.js';
 import { sendJson } from './respond.js';
 
 export interface EdgeRouteDeps {
@@ -48,6 +48,6 @@ export async function handleEdgeRoute(req: IncomingMessage, res: ServerResponse,
       return;
     }
     default:
-      throw new EdgeError('EDGE_NOT_FOUND', 404, `no edge route ${route}`);
+      throw new EdgeError('EDGE_NOT_FOUND', `no edge route ${route}`);
   }
 }

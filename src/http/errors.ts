@@ -1,43 +1,48 @@
-/** Stable error codes: clients and tests match on these, never on messages. */
-export type ErrorCode =
-  | 'EDGE_BAD_PARAM'
-  | 'EDGE_BAD_PATH'
-  | 'EDGE_BAD_SIGNATURE'
-  | 'EDGE_TOO_MANY_VARIANTS'
-  | 'EDGE_UNAUTHORIZED'
-  | 'EDGE_NOT_FOUND'
-  | 'EDGE_METHOD_NOT_ALLOWED'
-  | 'EDGE_ORIGIN_STATUS'
-  | 'EDGE_ORIGIN_TIMEOUT'
-  | 'EDGE_ORIGIN_UNREACHABLE'
-  | 'EDGE_ORIGIN_TOO_LARGE'
-  | 'EDGE_NOT_AN_IMAGE'
-  | 'EDGE_BAD_IMAGE'
-  | 'EDGE_IMAGE_TOO_LARGE'
-  | 'EDGE_FORBIDDEN_SOURCE'
-  | 'EDGE_PURGE_UNAVAILABLE'
-  | 'EDGE_BUSY'
-  | 'EDGE_INTERNAL';
+import { EdgeError, type ErrorCode } from '../errors.js';
 
-/** An error that is meant to reach the client as JSON with a stable code. */
-export class EdgeError extends Error {
-  readonly code: ErrorCode;
-  readonly status: number;
-  readonly details: Record<string, unknown>;
+/** The status each code is answered with. */
+const STATUS: Record<ErrorCode, number> = {
+  EDGE_BAD_PARAM: 400,
+  EDGE_BAD_PATH: 400,
+  EDGE_BAD_SIGNATURE: 403,
+  EDGE_TOO_MANY_VARIANTS: 429,
+  EDGE_UNAUTHORIZED: 401,
+  EDGE_NOT_FOUND: 404,
+  EDGE_METHOD_NOT_ALLOWED: 405,
+  EDGE_ORIGIN_STATUS: 502,
+  EDGE_ORIGIN_TIMEOUT: 504,
+  EDGE_ORIGIN_UNREACHABLE: 502,
+  EDGE_ORIGIN_TOO_LARGE: 413,
+  EDGE_NOT_AN_IMAGE: 415,
+  EDGE_BAD_IMAGE: 422,
+  EDGE_IMAGE_TOO_LARGE: 422,
+  EDGE_FORBIDDEN_SOURCE: 403,
+  EDGE_PURGE_UNAVAILABLE: 503,
+  EDGE_BUSY: 503,
+  EDGE_INTERNAL: 500,
+};
 
-  constructor(code: ErrorCode, status: number, message: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = 'EdgeError';
-    this.code = code;
-    this.status = status;
-    this.details = details;
-  }
-
-  toJSON(): { error: Record<string, unknown> } {
-    return { error: { code: this.code, message: this.message, ...this.details } };
+/** An error whose status the HTTP layer chose where its code's does not say enough (414 URL too long, 413 body too large). */
+export class HttpError extends EdgeError {
+  constructor(
+    code: ErrorCode,
+    readonly status: number,
+    message: string,
+    details: Record<string, unknown> = {},
+  ) {
+    super(code, message, details);
   }
 }
 
-export function badParam(param: string, message: string): EdgeError {
-  return new EdgeError('EDGE_BAD_PARAM', 400, message, { param });
+/**
+ * The HTTP status an error is answered with: its code's, except that an origin's own 4xx passes
+ * through (404 and 410 as 404) and an HttpError carries its own.
+ */
+export function statusOf(err: EdgeError): number {
+  if (err instanceof HttpError) return err.status;
+  const originStatus = err.details.originStatus;
+  if (err.code === 'EDGE_ORIGIN_STATUS' && typeof originStatus === 'number' && originStatus >= 400 && originStatus < 500) {
+    return originStatus === 410 ? 404 : originStatus;
+  }
+  return STATUS[err.code];
 }

@@ -9,7 +9,8 @@ import type { TransformLimiter } from '../transform/limiter.js';
 import type { PurgeEpoch } from '../purge/epoch.js';
 import { acceptedFormats, acceptTag, type AcceptedFormats } from '../transform/negotiate.js';
 import type { ParsedParams } from '../transform/types.js';
-import { EdgeError } from './errors.js';
+import { EdgeError } from '../errors.js';
+import { statusOf } from './errors.js';
 import { pick as pickAcceptedLanguage } from 'accept-language-parser';
 import type { RequestLog } from './request-log.js';
 import { sendImage, type CacheStatus } from './respond.js';
@@ -31,7 +32,7 @@ export interface ImageDeps extends VariantDeps {
 /** The origin is down, too slow or failing: what stale-if-error covers (not a 404 or a bad image). */
 function isOriginFailure(err: unknown): boolean {
   if (!(err instanceof EdgeError)) return false;
-  return err.code === 'EDGE_ORIGIN_UNREACHABLE' || err.code === 'EDGE_ORIGIN_TIMEOUT' || (err.code === 'EDGE_ORIGIN_STATUS' && err.status >= 500);
+  return err.code === 'EDGE_ORIGIN_UNREACHABLE' || err.code === 'EDGE_ORIGIN_TIMEOUT' || (err.code === 'EDGE_ORIGIN_STATUS' && statusOf(err) >= 500);
 }
 
 /** The site language that best matches Accept-Language; the first one when none does. */
@@ -140,7 +141,7 @@ class ImageRequest {
           await this.produce(key, accepted, cached);
         } catch (err) {
           // Gone at the origin: the stale copy must not outlive it.
-          if (err instanceof EdgeError && err.status === 404) await this.deps.cache.delete(key);
+          if (err instanceof EdgeError && statusOf(err) === 404) await this.deps.cache.delete(key);
           throw err;
         }
       });

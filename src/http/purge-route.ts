@@ -2,12 +2,13 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { sourceHashOf } from '../cache/key.js';
-import { EdgeError, badParam } from '../http/errors.js';
-import { sendJson } from '../http/respond.js';
-import type { Site, SiteRegistry } from '../http/sites.js';
-import { sourceQueriesOf } from '../http/source-query.js';
+import { EdgeError, badParam } from '../errors.js';
+import { HttpError } from './errors.js';
+import { sendJson } from './respond.js';
+import type { Site, SiteRegistry } from './sites.js';
+import { sourceQueriesOf } from './source-query.js';
 import type { Logger } from '../observe/logger.js';
-import type { PurgeBus, PurgeRequest } from './types.js';
+import type { PurgeBus, PurgeRequest } from '../purge/types.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -41,7 +42,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new EdgeError('EDGE_BAD_PARAM', 413, 'the purge request body is too large', { param: 'body' });
+    if (size > MAX_BODY_BYTES) throw new HttpError('EDGE_BAD_PARAM', 413, 'the purge request body is too large', { param: 'body' });
     chunks.push(chunk);
   }
   try {
@@ -68,7 +69,7 @@ function locate(target: string, field: string, requestHost: string | undefined, 
 export async function handlePurge(req: IncomingMessage, res: ServerResponse, deps: PurgeDeps): Promise<void> {
   if (!authorized(req.headers.authorization, deps.token)) {
     const why = deps.token ? 'a valid bearer token is required' : 'purging is off: no purge token is configured';
-    throw new EdgeError('EDGE_UNAUTHORIZED', 401, why);
+    throw new EdgeError('EDGE_UNAUTHORIZED', why);
   }
   const parsed = purgeBody.safeParse(await readBody(req));
   if (!parsed.success) {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { EdgeError } from './errors.js';
+import { EdgeError } from '../errors.js';
+import { statusOf } from './errors.js';
 
 export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'BYPASS' | 'REVALIDATED';
 
@@ -86,5 +87,5 @@ export function sendError(res: ServerResponse, err: EdgeError): void {
     return;
   }
   const retryAfter = err.details.retryAfter;
-  sendJson(res, err.status, err.toJSON(), typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : {});
+  sendJson(res, statusOf(err), err.toJSON(), typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : {});
 }

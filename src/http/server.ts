@@ -17,7 +17,8 @@ import { parseParams } from '../transform/params.js';
 import { handleEdgeRoute } from './edge-routes.js';
 import { verifySignature } from './signature.js';
 import { checkVariantBounds } from './variant-bounds.js';
-import { EdgeError } from './errors.js';
+import { EdgeError } from '../errors.js';
+import { HttpError } from './errors.js';
 import { answerKnownVariant, handleImage, lookup, lookupInMemory, type ImageDeps, type PriorLookup } from './image-handler.js';
 import { KnownVariants, type KnownVariant } from './known-variants.js';
 import type { RequestLog } from './request-log.js';
@@ -34,7 +35,7 @@ function parseRequestUrl(raw: string): URL {
   try {
     return new URL(raw, 'http://edge.invalid');
   } catch {
-    throw new EdgeError('EDGE_BAD_PATH', 400, 'the request URL cannot be parsed');
+    throw new EdgeError('EDGE_BAD_PATH', 'the request URL cannot be parsed');
   }
 }
 
@@ -101,21 +102,21 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
       if (answerKnownVariant(req, res, known, prior.lookup, log, deps)) return;
     }
     const rawUrl = req.url ?? '/';
-    if (rawUrl.length > config.limits.maxUrlLength) throw new EdgeError('EDGE_BAD_PATH', 414, 'the URL is too long');
+    if (rawUrl.length > config.limits.maxUrlLength) throw new HttpError('EDGE_BAD_PATH', 414, 'the URL is too long');
     const url = parseRequestUrl(rawUrl);
     log.path = url.pathname;
     // WHATWG parsing already resolved `..`, `%2e%2e` and backslashes; an encoded NUL, slash or
     // backslash would reach an origin that decodes it as a path of its own choosing.
-    if (/%(?:00|2f|5c)/i.test(url.pathname)) throw new EdgeError('EDGE_BAD_PATH', 400, 'the path contains an encoded NUL, slash or backslash');
+    if (/%(?:00|2f|5c)/i.test(url.pathname)) throw new EdgeError('EDGE_BAD_PATH', 'the path contains an encoded NUL, slash or backslash');
     if (url.pathname.startsWith('/_edge/')) {
       await handleEdgeRoute(req, res, url.pathname, { cacheDir: config.cache.dir, metrics, purge: { token: config.purge.token, sites, bus, logger } });
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      throw new EdgeError('EDGE_METHOD_NOT_ALLOWED', 405, `${req.method} is not served; use GET or HEAD`);
+      throw new EdgeError('EDGE_METHOD_NOT_ALLOWED', `${req.method} is not served; use GET or HEAD`);
     }
     const site = sites.siteFor(req.headers.host);
-    if (!site) throw new EdgeError('EDGE_NOT_FOUND', 404, 'no site is configured for this host');
+    if (!site) throw new EdgeError('EDGE_NOT_FOUND', 'no site is configured for this host');
     log.site = site.config.name;
     let parsed = parseParams(url.searchParams);
     // A site's defaults stand in for the parameters of a raster image asked for with none.
@@ -128,7 +129,8 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
     if (signed && (parsed.hasTransform || isRasterImagePath(url.pathname))) verifySignature(rawUrl, site.config.signing.keys);
     if (!parsed.hasTransform) {
       log.cache = 'BYPASS';
-      site.origin.passthrough(req, res, `${url.pathname}${url.search}`);
+      res.setHeader('x-cache', 'BYPASS');
+      site.origin.passthrough(req, res, `${url.pathname}${url.search}`, (err) => sendError(res, err));
       return;
     }
     checkVariantBounds(parsed.params, site.config.bounds);
@@ -149,7 +151,7 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
       if (--inFlight === 0) drained?.();
     });
     const fail = (err: unknown) => {
-      const edgeErr = err instanceof EdgeError ? err : new EdgeError('EDGE_INTERNAL', 500, 'internal error');
+      const edgeErr = err instanceof EdgeError ? err : new EdgeError('EDGE_INTERNAL', 'internal error');
       if (!(err instanceof EdgeError)) logger.error({ err, path: log.path }, 'unexpected error');
       log.error = edgeErr.code;
       sendError(res, edgeErr);

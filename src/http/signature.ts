@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { EdgeError } from './errors.js';
+import { EdgeError } from '../errors.js';
 
 /**
  * A site's signing key. `imgix-md5` is imgix's scheme, so imgix's client libraries sign for us
@@ -32,11 +32,11 @@ function signatureStart(raw: string, queryStart: number): number {
 }
 
 function badSignature(message: string): EdgeError {
-  return new EdgeError('EDGE_BAD_SIGNATURE', 403, message);
+  return new EdgeError('EDGE_BAD_SIGNATURE', message);
 }
 
 /**
- * Throws EdgeError('EDGE_BAD_SIGNATURE', 403) unless `rawPathAndQuery` (exactly as in the request
+ * Throws EdgeError('EDGE_BAD_SIGNATURE') unless `rawPathAndQuery` (exactly as in the request
  * line, e.g. '/a%20b.jpg?w=300&auto=format&s=…') carries a valid `s` for one of the keys.
  *
  * `s` must be the last parameter, spelled literally `s=`, its value hex and nothing else; the

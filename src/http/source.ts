@@ -4,7 +4,7 @@ import type { SingleFlight } from '../cache/single-flight.js';
 import type { CacheEntry, CacheEntryMeta, CacheKey, CacheStore } from '../cache/types.js';
 import type { EdgeMetrics } from '../observe/metrics.js';
 import type { HeadInspector, OriginResponse } from '../origin/types.js';
-import { EdgeError } from './errors.js';
+import { EdgeError } from '../errors.js';
 import type { Site } from './sites.js';
 
 export interface Source {
@@ -58,10 +58,10 @@ export interface SourceRequest {
   epoch: number;
 }
 
+/** Answered as 404 for the origin's 404 and 410, its other 4xx as they are, else 502 (http/errors.ts). */
 function originStatusError(status: number): EdgeError {
-  if (status === 404 || status === 410) return new EdgeError('EDGE_ORIGIN_STATUS', 404, 'not found at the origin', { originStatus: status });
-  const edgeStatus = status >= 400 && status < 500 ? status : 502;
-  return new EdgeError('EDGE_ORIGIN_STATUS', edgeStatus, `the origin answered ${status}`, { originStatus: status });
+  if (status === 404 || status === 410) return new EdgeError('EDGE_ORIGIN_STATUS', 'not found at the origin', { originStatus: status });
+  return new EdgeError('EDGE_ORIGIN_STATUS', `the origin answered ${status}`, { originStatus: status });
 }
 
 /** Surrogate-Key is space-separated (Fastly), Cache-Tag comma-separated (Cloudflare). */
@@ -150,7 +150,7 @@ async function rememberNotFound(req: SourceRequest, deps: SourceDeps): Promise<v
 async function fresh(res: OriginResponse, req: SourceRequest, deps: SourceDeps, fetchMs: number): Promise<Source> {
   // One type or none: a list ("image/jpeg, text/html") is a response to distrust, not to pick from.
   if ((res.headers['content-type'] ?? '').includes(',')) {
-    throw new EdgeError('EDGE_NOT_AN_IMAGE', 415, 'the origin sent an ambiguous Content-Type');
+    throw new EdgeError('EDGE_NOT_AN_IMAGE', 'the origin sent an ambiguous Content-Type');
   }
   const policy = cachePolicyFor(res.headers, req.site.config.ttl);
   const validator = validatorOf(res.headers);

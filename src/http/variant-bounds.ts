@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { badParam, EdgeError } from './errors.js';
+import { badParam, EdgeError } from '../errors.js';
 import type { TransformParams } from '../transform/types.js';
 
 /** A site's limits on which variants may be made, so nobody can fill the disk with unique sizes. */
@@ -13,7 +13,7 @@ export interface VariantBounds {
 }
 
 /**
- * Throws EdgeError('EDGE_BAD_PARAM', 400, …, { param: 'w' | 'q' }) when w or q is not in its
+ * Throws EdgeError('EDGE_BAD_PARAM', …, { param: 'w' | 'q' }) when w or q is not in its
  * allow-list. params.w already has dpr folded in, so the list holds output pixels, like Next.js
  * deviceSizes: `w=150&dpr=2` passes when 300 is allowed. Absent w or q is not checked.
  */
@@ -42,13 +42,13 @@ export class VariantCounter {
     this.variants = new LRUCache({ max: maxSources });
   }
 
-  /** Throws EdgeError('EDGE_TOO_MANY_VARIANTS', 429) for a new variant beyond the cap. */
+  /** Throws EdgeError('EDGE_TOO_MANY_VARIANTS') for a new variant beyond the cap. */
   admit(sourceHash: string, variantHash: string): void {
     let seen = this.variants.get(sourceHash);
     if (seen?.has(variantHash)) return;
     if (!seen) this.variants.set(sourceHash, (seen = new Set()));
     if (seen.size >= this.max) {
-      throw new EdgeError('EDGE_TOO_MANY_VARIANTS', 429, `this image already has ${this.max} variants; use one of its existing sizes`, { limit: this.max });
+      throw new EdgeError('EDGE_TOO_MANY_VARIANTS', `this image already has ${this.max} variants; use one of its existing sizes`, { limit: this.max });
     }
     seen.add(variantHash);
   }

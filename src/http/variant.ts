@@ -7,7 +7,7 @@ import { chooseOutput, type AcceptedFormats } from '../transform/negotiate.js';
 import { renderVariant } from '../transform/optimize.js';
 import { describeMetadata } from '../transform/pipeline.js';
 import type { ImageInfo, TransformLimits, TransformParams, TransformResult } from '../transform/types.js';
-import { EdgeError } from './errors.js';
+import { EdgeError } from '../errors.js';
 import { loadSource, type Source, type SourceDeps, type SourceRequest } from './source.js';
 
 export interface VariantRequest extends SourceRequest {

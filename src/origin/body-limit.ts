@@ -1,7 +1,7 @@
-import { EdgeError } from '../http/errors.js';
+import { EdgeError } from '../errors.js';
 
 export function tooLarge(limit: number): EdgeError {
-  return new EdgeError('EDGE_ORIGIN_TOO_LARGE', 413, `the source is larger than the ${limit}-byte limit`, { limit });
+  return new EdgeError('EDGE_ORIGIN_TOO_LARGE', `the source is larger than the ${limit}-byte limit`, { limit });
 }
 
 /** Bytes an inspector is shown at most. */

@@ -3,8 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { EdgeError } from '../http/errors.js';
-import { sendError } from '../http/respond.js';
+import { EdgeError } from '../errors.js';
 import { INSPECT_LIMIT, readLimited, tooLarge } from './body-limit.js';
 import { contentTypeFor, SVG_PASSTHROUGH_HEADERS } from './mime.js';
 import type { FetchOptions, Origin, OriginLimits, OriginResponse } from './types.js';
@@ -66,13 +65,13 @@ export class FileOrigin implements Origin {
     }
   }
 
-  passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string): void {
-    void this.stream(req, res, pathAndQuery).catch((err) => {
-      sendError(res, err instanceof EdgeError ? err : new EdgeError('EDGE_INTERNAL', 500, 'could not read the file'));
+  passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string, failed: (err: EdgeError) => void): void {
+    void this.stream(req, res, pathAndQuery, failed).catch((err) => {
+      failed(err instanceof EdgeError ? err : new EdgeError('EDGE_INTERNAL', 'could not read the file'));
     });
   }
 
-  private async stream(req: IncomingMessage, res: ServerResponse, pathAndQuery: string): Promise<void> {
+  private async stream(req: IncomingMessage, res: ServerResponse, pathAndQuery: string, failed: (err: EdgeError) => void): Promise<void> {
     const pathname = pathAndQuery.split('?')[0] ?? '/';
     // A folder URL serves its index page, as a static web server would.
     const file = await this.resolve(pathname.endsWith('/') ? `${pathname}index.html` : pathname);
@@ -80,8 +79,7 @@ export class FileOrigin implements Origin {
     const stat = handle ? await handle.stat() : undefined;
     if (!handle || !stat?.isFile()) {
       await handle?.close();
-      res.setHeader('x-cache', 'BYPASS');
-      sendError(res, new EdgeError('EDGE_ORIGIN_STATUS', 404, 'not found at the origin', { originStatus: 404 }));
+      failed(new EdgeError('EDGE_ORIGIN_STATUS', 'not found at the origin', { originStatus: 404 }));
       return;
     }
     const type = contentTypeFor(file!);
@@ -90,7 +88,6 @@ export class FileOrigin implements Origin {
       'content-type': type,
       'content-length': stat.size,
       'last-modified': stat.mtime.toUTCString(),
-      'x-cache': 'BYPASS',
     });
     if (req.method === 'HEAD') {
       await handle.close();

@@ -2,8 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import httpProxy from 'http-proxy';
 import { Agent, request, errors as undiciErrors } from 'undici';
-import { EdgeError } from '../http/errors.js';
-import { sendError } from '../http/respond.js';
+import { EdgeError } from '../errors.js';
 import { readLimited, tooLarge } from './body-limit.js';
 import { SVG_PASSTHROUGH_HEADERS } from './mime.js';
 import { checkLiteralHost, guardedLookup, nextHop, originKey, type RedirectPolicy } from './ssrf.js';
@@ -34,10 +33,10 @@ function mapNetworkError(err: unknown, url: string): EdgeError {
     err instanceof undiciErrors.HeadersTimeoutError ||
     err instanceof undiciErrors.BodyTimeoutError
   ) {
-    return new EdgeError('EDGE_ORIGIN_TIMEOUT', 504, 'the origin did not answer in time');
+    return new EdgeError('EDGE_ORIGIN_TIMEOUT', 'the origin did not answer in time');
   }
   const code = (err as { code?: string }).code ?? 'unknown';
-  return new EdgeError('EDGE_ORIGIN_UNREACHABLE', 502, `the origin could not be reached (${code})`, { origin: new URL(url).host });
+  return new EdgeError('EDGE_ORIGIN_UNREACHABLE', `the origin could not be reached (${code})`, { origin: new URL(url).host });
 }
 
 /** An http(s) origin: undici with keep-alive for sources, http-proxy for passthrough. */
@@ -129,12 +128,11 @@ export class HttpOrigin implements Origin {
     return request(url, { method: 'GET', dispatcher: this.agent, headers, maxRedirections: 0 } as Parameters<typeof request>[1]);
   }
 
-  passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string): void {
+  passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string, failed: (err: EdgeError) => void): void {
     req.url = `${this.base.pathname.replace(/\/$/, '')}${pathAndQuery}`;
-    res.setHeader('x-cache', 'BYPASS');
     this.proxy.web(req, res, { target: this.base.origin }, (err) => {
       const timedOut = this.timedOut.has(req);
-      sendError(res, timedOut ? new EdgeError('EDGE_ORIGIN_TIMEOUT', 504, 'the origin did not answer in time') : mapNetworkError(err, this.base.href));
+      failed(timedOut ? new EdgeError('EDGE_ORIGIN_TIMEOUT', 'the origin did not answer in time') : mapNetworkError(err, this.base.href));
     });
   }
 

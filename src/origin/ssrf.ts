@@ -1,6 +1,6 @@
 import dns from 'node:dns';
 import { BlockList, isIP, isIPv4, isIPv6, type LookupFunction } from 'node:net';
-import { EdgeError } from '../http/errors.js';
+import { EdgeError } from '../errors.js';
 
 /*
  * What "allowed" means (one HttpOrigin = one site = one agent, so nothing is shared between sites):
@@ -75,7 +75,7 @@ export function isNonPublicAddress(address: string): boolean {
   return false;
 }
 
-const forbidden = (): EdgeError => new EdgeError('EDGE_FORBIDDEN_SOURCE', 403, 'the origin address is not allowed');
+const forbidden = (): EdgeError => new EdgeError('EDGE_FORBIDDEN_SOURCE', 'the origin address is not allowed');
 
 /**
  * A dns.lookup for undici's `connect.lookup` / http.Agent's `lookup`: resolves every address and
@@ -128,16 +128,16 @@ export interface RedirectPolicy {
  * leaves the allowed origins (nothing is requested from it).
  */
 export function nextHop(current: URL, location: string | undefined, hop: number, policy: RedirectPolicy): URL {
-  if (!location) throw new EdgeError('EDGE_ORIGIN_STATUS', 502, 'the origin redirected without a Location');
-  if (hop > policy.maxRedirects) throw new EdgeError('EDGE_ORIGIN_STATUS', 502, 'the origin redirected too many times', { redirects: hop });
+  if (!location) throw new EdgeError('EDGE_ORIGIN_STATUS', 'the origin redirected without a Location');
+  if (hop > policy.maxRedirects) throw new EdgeError('EDGE_ORIGIN_STATUS', 'the origin redirected too many times', { redirects: hop });
   let next: URL;
   try {
     next = new URL(location, current);
   } catch {
-    throw new EdgeError('EDGE_ORIGIN_STATUS', 502, 'the origin redirected to an invalid Location');
+    throw new EdgeError('EDGE_ORIGIN_STATUS', 'the origin redirected to an invalid Location');
   }
   if (!policy.allowedOrigins.has(originKey(next))) {
-    throw new EdgeError('EDGE_FORBIDDEN_SOURCE', 403, 'the origin redirected outside the allowed origins');
+    throw new EdgeError('EDGE_FORBIDDEN_SOURCE', 'the origin redirected outside the allowed origins');
   }
   next.hash = '';
   return next;

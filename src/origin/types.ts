@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EdgeError } from '../errors.js';
 
 export interface OriginResponse {
   status: number;
@@ -33,7 +34,10 @@ export interface FetchOptions {
 export interface Origin {
   /** GET a source whole, refusing it while it streams once it passes maxSourceBytes. */
   fetch(pathAndQuery: string, options?: FetchOptions): Promise<OriginResponse>;
-  /** Streams the request through unchanged (non-image traffic); answers the client itself. */
-  passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string): void;
+  /**
+   * Streams the request through unchanged (non-image traffic) into `res`. When the origin cannot
+   * answer (unreachable, timed out, no such file), tells `failed` instead, before anything is sent.
+   */
+  passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string, failed: (err: EdgeError) => void): void;
   close(): Promise<void>;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createClient, createSentinel } from '@keyv/redis';
-import { EdgeError } from '../http/errors.js';
+import { EdgeError } from '../errors.js';
 import type { PurgeApplier, PurgeBus, PurgeRequest } from './types.js';
 
 const STREAM = 'imgedge:purges';
@@ -389,7 +389,7 @@ async function readPosition(file: string, logger: BusLogger): Promise<string> {
 }
 
 function unavailable(cause: unknown): EdgeError {
-  const error = new EdgeError('EDGE_PURGE_UNAVAILABLE', 503, 'purges are unavailable: the shared purge log (Redis) cannot be reached; retry when it is back');
+  const error = new EdgeError('EDGE_PURGE_UNAVAILABLE', 'purges are unavailable: the shared purge log (Redis) cannot be reached; retry when it is back');
   error.cause = cause;
   return error;
 }

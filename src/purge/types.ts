@@ -12,7 +12,7 @@ export interface PurgeRequest {
 export type PurgeApplier = (req: PurgeRequest) => Promise<number>;
 
 export interface PurgeBus {
-  /** Applies on this node (answers its count) and hands the purge to every other node. Throws EdgeError('EDGE_PURGE_UNAVAILABLE', 503, …) when the shared store cannot be reached; then nothing is applied anywhere. */
+  /** Applies on this node (answers its count) and hands the purge to every other node. Throws EdgeError('EDGE_PURGE_UNAVAILABLE', …) when the shared store cannot be reached; then nothing is applied anywhere. */
   publish(req: PurgeRequest): Promise<number>;
   /** Applies every purge this node has not applied yet (from the shared log), in order. Called at start-up before serving, and after a reconnect. Answers how many purges were applied. */
   catchUp(): Promise<number>;

@@ -8,16 +8,7 @@ import { measurementView } from './measure-view.js';
 import { planPng, pngOptions, type PngPlan } from './png.js';
 import { encodeInWorker } from './quality-pool.js';
 import { QUALITY_TARGETS, autoCompress, decodeRaw, meterFor, type EncodeSettings } from './quality.js';
-import type { EncodePolicy, ImageInfo, OutputChoice, QualityTarget, RawImage, TransformLimits, TransformParams } from './types.js';
-
-export type PerImageMode = 'search' | 'png';
-
-export interface PerImageEncoding {
-  body: Buffer;
-  quality?: number;
-  width: number;
-  height: number;
-}
+import type { EncodePolicy, ImageInfo, OutputChoice, PerImageEncoding, PerImageMode, PerImageTask, QualityTarget, RawImage, TransformLimits, TransformParams } from './types.js';
 
 /**
  * Which outputs are encoded per image. Not animations (one frame would not speak for all), and
@@ -68,15 +59,6 @@ async function encodePng(ref: RawImage, p: TransformParams, out: OutputChoice, l
 }
 
 /** What encodePerImage hands to a worker thread: plain data only. */
-export interface PerImageTask {
-  ref: RawImage;
-  mode: PerImageMode;
-  p: TransformParams;
-  out: OutputChoice;
-  limits: TransformLimits;
-  policy: EncodePolicy;
-  info: ImageInfo;
-}
 
 /** Encodes rendered pixels the way this image needs (runs on a worker thread, see quality-pool.ts). */
 export async function encodeRaw(task: PerImageTask): Promise<PerImageEncoding> {

@@ -2,8 +2,8 @@
  * TIFF structure: the body of EXIF blocks (JPEG APP1, PNG eXIf, WebP EXIF) and of TIFF files.
  * Offsets are relative to the buffer given, which starts at the "II*\0" / "MM\0*" header.
  */
-import { OutOfBytes, need, u16, u32, u8 } from './header-bytes.js';
-import type { HeaderInfo } from './header.js';
+import { OutOfBytes, need, u16, u32, u8 } from './header-fields.js';
+import type { HeaderInfo } from './header-fields.js';
 
 const TAG_ORIENTATION = 274;
 const TAG_ARTIST = 0x013b;

@@ -2,7 +2,7 @@
  * Pure size and crop-window maths for the pipeline (no sharp here, so it is cheap to test).
  * All sizes are in pixels of the source after EXIF orientation (and trim, when asked).
  */
-import { badParam } from '../http/errors.js';
+import { badParam } from '../errors.js';
 import type { TransformParams } from './types.js';
 
 export interface Size {

@@ -3,8 +3,8 @@
  * and the properties (iprp → ipco) associated with each item (ipma).
  * libheif applies irot/imir when it decodes, so sizes are reported after irot and orientation stays 1.
  */
-import { ascii, malformed, need, u16, u32, u8 } from './header-bytes.js';
-import type { HeaderInfo } from './header.js';
+import { ascii, malformed, need, u16, u32, u8 } from './header-fields.js';
+import type { HeaderInfo } from './header-fields.js';
 import type { SourceFormat } from './types.js';
 
 interface Box {

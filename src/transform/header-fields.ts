@@ -1,6 +1,40 @@
-/** Bounds-checked reads for the header parsers: a read past the prefix never happens, it throws OutOfBytes. */
-import { EdgeError } from '../http/errors.js';
+/**
+ * What every header parser shares: the facts it fills in (HeaderInfo) and bounds-checked reads (a
+ * read past the prefix never happens, it throws OutOfBytes).
+ */
+import { EdgeError } from '../errors.js';
 import type { SourceFormat } from './types.js';
+
+export interface HeaderInfo {
+  format: SourceFormat;
+  /** stored pixel size, before EXIF orientation (HEIF: after irot, which libheif applies); for animations one frame's canvas */
+  width?: number;
+  height?: number;
+  /** JPEG SOF2/6/10/14; PNG Adam7 interlace (libvips reports that as progressive too) */
+  progressive?: boolean;
+  /** GIF NETSCAPE/ANIMEXTS loop or a 2nd image, APNG acTL, WebP ANIM flag/ANIM/ANMF, AVIF 'avis' brand */
+  animated: boolean;
+  /** APNG acTL, WebP ANMF, GIF images, TIFF pages: counted so far, final only when framesComplete */
+  frames?: number;
+  framesComplete: boolean;
+  /** GIF: a GCE with transparency seen so far (later frames may add one) */
+  hasAlpha?: boolean;
+  hasIcc: boolean;
+  hasExif: boolean;
+  /** EXIF 274, 1..8; 1 when absent or invalid */
+  orientation: number;
+  /** EXIF IFD0 Copyright (0x8298) and Artist (0x013B) */
+  copyright?: string;
+  artist?: string;
+  /** decoded samples per pixel, as sharp reports channels; unknown for GIF */
+  channels?: number;
+  space?: 'srgb' | 'cmyk' | 'b-w';
+  /**
+   * Every fact above is final, except `frames` while framesComplete is false (and GIF hasAlpha).
+   * False when the bytes end first: more bytes may tell more, up to HEADER_LIMIT.
+   */
+  complete: boolean;
+}
 
 /** The prefix ends before a field a parser needs; readHeader returns what is known so far. */
 export class OutOfBytes extends Error {}
@@ -10,7 +44,7 @@ export function need(b: Buffer, end: number): void {
 }
 
 export function malformed(format: SourceFormat, why: string): EdgeError {
-  return new EdgeError('EDGE_BAD_IMAGE', 422, `the ${format} header is malformed: ${why}`);
+  return new EdgeError('EDGE_BAD_IMAGE', `the ${format} header is malformed: ${why}`);
 }
 
 export function u8(b: Buffer, at: number): number {

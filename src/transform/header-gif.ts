@@ -3,8 +3,8 @@
  * Sizes follow libnsgif (what sharp decodes with): the first frame may grow the screen, and
  * screens of a few "desktop" sizes, 0 or over 2048 are taken as 1×1 before that growth.
  */
-import { ascii, malformed, u16, u8 } from './header-bytes.js';
-import type { HeaderInfo } from './header.js';
+import { ascii, malformed, u16, u8 } from './header-fields.js';
+import type { HeaderInfo } from './header-fields.js';
 
 const DESKTOP_SIZES = new Set(['640x480', '640x512', '800x600', '1024x768', '1280x1024', '1600x1200']);
 const EXTENSION = 0x21;

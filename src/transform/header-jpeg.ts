@@ -1,7 +1,7 @@
 /** JPEG: walk the marker segments up to the first scan (SOS); pixels are never touched. */
-import { malformed, startsWith, u16, u8 } from './header-bytes.js';
+import { malformed, startsWith, u16, u8 } from './header-fields.js';
 import { readExifBlock } from './exif.js';
-import type { HeaderInfo } from './header.js';
+import type { HeaderInfo } from './header-fields.js';
 
 const SOS = 0xda;
 const PROGRESSIVE_SOF = new Set([0xc2, 0xc6, 0xca, 0xce]);

@@ -1,7 +1,7 @@
 /** PNG: IHDR, then the chunks before the first IDAT (acTL, iCCP, tRNS, eXIf). */
-import { ascii, malformed, u32, u8 } from './header-bytes.js';
+import { ascii, malformed, u32, u8 } from './header-fields.js';
 import { readExifBlock } from './exif.js';
-import type { HeaderInfo } from './header.js';
+import type { HeaderInfo } from './header-fields.js';
 
 /** Samples per pixel of each colour type (3 = palette, decoded to RGB). */
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 3, 4: 2, 6: 4 };

@@ -3,8 +3,8 @@
  * (72 dpi, rounded to whole pixels). When neither gives a size, librsvg measures the drawing,
  * which needs the whole document: the size is then left unknown.
  */
-import { OutOfBytes, malformed } from './header-bytes.js';
-import type { HeaderInfo } from './header.js';
+import { OutOfBytes, malformed } from './header-fields.js';
+import type { HeaderInfo } from './header-fields.js';
 
 // Every regex here runs on up to 64 KiB of untrusted text: no two adjacent parts may match the
 // same characters, or a failing match backtracks quadratically.

@@ -1,7 +1,7 @@
 /** TIFF: IFD0 tags, then the IFD chain (one IFD per page) as far as the prefix goes. */
-import { malformed, u16, u32 } from './header-bytes.js';
+import { malformed, u16, u32 } from './header-fields.js';
 import { readIfd, readIfd0Facts, uintValue } from './exif.js';
-import type { HeaderInfo } from './header.js';
+import type { HeaderInfo } from './header-fields.js';
 
 const WIDTH = 256;
 const HEIGHT = 257;

@@ -1,7 +1,7 @@
 /** WebP: RIFF chunks. Simple lossy (VP8) and lossless (VP8L) files, or VP8X with its flags and chunks. */
-import { ascii, malformed, startsWith, u16, u24le, u32, u8 } from './header-bytes.js';
+import { ascii, malformed, startsWith, u16, u24le, u32, u8 } from './header-fields.js';
 import { readExifBlock } from './exif.js';
-import type { HeaderInfo } from './header.js';
+import type { HeaderInfo } from './header-fields.js';
 
 const ICC_FLAG = 0x20;
 const ALPHA_FLAG = 0x10;

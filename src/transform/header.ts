@@ -3,8 +3,8 @@
  * orientation. Pure JavaScript over at most HEADER_LIMIT bytes, no pixel decoding, so the edge can
  * refuse early and pick the pipeline before the body is downloaded.
  */
-import { EdgeError } from '../http/errors.js';
-import { OutOfBytes } from './header-bytes.js';
+import { EdgeError } from '../errors.js';
+import { OutOfBytes, type HeaderInfo } from './header-fields.js';
 import { readBmff } from './header-bmff.js';
 import { readGif } from './header-gif.js';
 import { readJpeg } from './header-jpeg.js';
@@ -15,40 +15,11 @@ import { readWebp } from './header-webp.js';
 import { sniffFormat } from './sniff.js';
 import type { ImageInfo, SourceFormat } from './types.js';
 
+export type { HeaderInfo } from './header-fields.js';
+
 export const HEADER_LIMIT = 64 * 1024;
 /** identify() sniffs this much too, so both accept the same sources (an SVG prolog must fit in it). */
 const SNIFF_WINDOW = 4096;
-
-export interface HeaderInfo {
-  format: SourceFormat;
-  /** stored pixel size, before EXIF orientation (HEIF: after irot, which libheif applies); for animations one frame's canvas */
-  width?: number;
-  height?: number;
-  /** JPEG SOF2/6/10/14; PNG Adam7 interlace (libvips reports that as progressive too) */
-  progressive?: boolean;
-  /** GIF NETSCAPE/ANIMEXTS loop or a 2nd image, APNG acTL, WebP ANIM flag/ANIM/ANMF, AVIF 'avis' brand */
-  animated: boolean;
-  /** APNG acTL, WebP ANMF, GIF images, TIFF pages: counted so far, final only when framesComplete */
-  frames?: number;
-  framesComplete: boolean;
-  /** GIF: a GCE with transparency seen so far (later frames may add one) */
-  hasAlpha?: boolean;
-  hasIcc: boolean;
-  hasExif: boolean;
-  /** EXIF 274, 1..8; 1 when absent or invalid */
-  orientation: number;
-  /** EXIF IFD0 Copyright (0x8298) and Artist (0x013B) */
-  copyright?: string;
-  artist?: string;
-  /** decoded samples per pixel, as sharp reports channels; unknown for GIF */
-  channels?: number;
-  space?: 'srgb' | 'cmyk' | 'b-w';
-  /**
-   * Every fact above is final, except `frames` while framesComplete is false (and GIF hasAlpha).
-   * False when the bytes end first: more bytes may tell more, up to HEADER_LIMIT.
-   */
-  complete: boolean;
-}
 
 const PARSERS: Record<SourceFormat, (b: Buffer, h: HeaderInfo) => void> = {
   jpeg: readJpeg,
@@ -69,7 +40,7 @@ const PARSERS: Record<SourceFormat, (b: Buffer, h: HeaderInfo) => void> = {
 export function readHeader(head: Buffer): HeaderInfo {
   const b = head.subarray(0, HEADER_LIMIT);
   const format = sniffFormat(b.subarray(0, SNIFF_WINDOW));
-  if (!format) throw new EdgeError('EDGE_NOT_AN_IMAGE', 415, 'the source is not an image format the edge handles');
+  if (!format) throw new EdgeError('EDGE_NOT_AN_IMAGE', 'the source is not an image format the edge handles');
   const h: HeaderInfo = { format, animated: false, framesComplete: false, hasIcc: false, hasExif: false, orientation: 1, complete: false };
   try {
     PARSERS[format](b, h);

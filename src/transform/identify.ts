@@ -1,6 +1,6 @@
 /** Learn what a source is from its header alone, before anything is decoded. */
 import sharp, { type Metadata } from 'sharp';
-import { EdgeError } from '../http/errors.js';
+import { EdgeError } from '../errors.js';
 import type { HeadInspector } from '../origin/types.js';
 import { exifCredits, HEADER_LIMIT, headerToInfo, readHeader, type HeaderInfo } from './header.js';
 import type { ImageInfo } from './types.js';
@@ -17,9 +17,9 @@ export async function identify(body: Buffer): Promise<ImageInfo> {
   try {
     meta = await sharp(body).metadata();
   } catch (err) {
-    throw new EdgeError('EDGE_BAD_IMAGE', 422, `the ${header.format} source cannot be read: ${(err as Error).message}`);
+    throw new EdgeError('EDGE_BAD_IMAGE', `the ${header.format} source cannot be read: ${(err as Error).message}`);
   }
-  if (!meta.width || !meta.height) throw new EdgeError('EDGE_BAD_IMAGE', 422, `the ${header.format} source has no size`);
+  if (!meta.width || !meta.height) throw new EdgeError('EDGE_BAD_IMAGE', `the ${header.format} source has no size`);
   return {
     format: header.format,
     width: meta.width,
@@ -56,8 +56,7 @@ export function sourceInspector(limits: { maxSourcePixels: number; maxFrames: nu
     if (header.width && header.height) {
       const frames = Math.min(header.frames ?? 1, limits.maxFrames);
       if (header.width * header.height * frames > limits.maxSourcePixels) {
-        throw new EdgeError('EDGE_IMAGE_TOO_LARGE', 422,
-          `the source has ${header.width}x${header.height}x${frames} pixels, more than the ${limits.maxSourcePixels} allowed`);
+        throw new EdgeError('EDGE_IMAGE_TOO_LARGE', `the source has ${header.width}x${header.height}x${frames} pixels, more than the ${limits.maxSourcePixels} allowed`);
       }
     }
     return header.complete && header.framesComplete;

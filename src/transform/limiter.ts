@@ -1,4 +1,4 @@
-import { EdgeError } from '../http/errors.js';
+import { EdgeError } from '../errors.js';
 
 /**
  * Bounds the transforms running at once and those waiting for a turn. When the waiting line is
@@ -20,7 +20,7 @@ export class TransformLimiter {
   async run<T>(work: () => Promise<T>): Promise<T> {
     if (this.running >= this.concurrency) {
       if (this.waiting.length >= this.maxWaiting) {
-        throw new EdgeError('EDGE_BUSY', 503, 'the edge is busy transforming images; try again shortly', { retryAfter: 1 });
+        throw new EdgeError('EDGE_BUSY', 'the edge is busy transforming images; try again shortly', { retryAfter: 1 });
       }
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else {

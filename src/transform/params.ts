@@ -2,7 +2,7 @@
  * imgix Rendering API parameters → a validated, normalized TransformParams plus the canonical
  * string that enters the cache key. Every bad value is a 400 EDGE_BAD_PARAM naming the parameter.
  */
-import { badParam } from '../http/errors.js';
+import { badParam } from '../errors.js';
 import type { Color, Fit, ParsedParams, RequestedFormat, TransformParams } from './types.js';
 
 const MAX_SIZE = 8192;

@@ -5,7 +5,7 @@
  * hand raw pixels to a further pipeline so the imgix order holds.
  */
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
-import { EdgeError } from '../http/errors.js';
+import { EdgeError } from '../errors.js';
 import { encodePerImage, perImageMode } from './auto-encode.js';
 import { CONTENT_TYPES, applyEncoder, hasAlphaChannel } from './encode.js';
 import { orientationOps, orientedSize, planGeometry, rotateFlipOps, type GeometryPlan, type Size } from './geometry.js';
@@ -72,8 +72,7 @@ function applyMetadata(img: Sharp, info: ImageInfo, policy: EncodePolicy): void 
 }
 
 function tooLarge(info: ImageInfo, limit: number): EdgeError {
-  return new EdgeError('EDGE_IMAGE_TOO_LARGE', 422,
-    `the source has ${info.width}x${info.height}x${info.pages} pixels, more than the ${limit} allowed`);
+  return new EdgeError('EDGE_IMAGE_TOO_LARGE', `the source has ${info.width}x${info.height}x${info.pages} pixels, more than the ${limit} allowed`);
 }
 
 async function run(
@@ -167,9 +166,9 @@ export async function transform(
     if (/pixel limit/i.test(message)) throw tooLarge(info, limits.maxSourcePixels);
     // libvips' timeout kills the pipeline; its message names internals, so say what happened.
     if (/timeout|killed/i.test(message)) {
-      throw new EdgeError('EDGE_IMAGE_TOO_LARGE', 422, `the image took longer than ${limits.timeoutSeconds} s to process`);
+      throw new EdgeError('EDGE_IMAGE_TOO_LARGE', `the image took longer than ${limits.timeoutSeconds} s to process`);
     }
-    throw new EdgeError('EDGE_BAD_IMAGE', 422, `the source image cannot be processed: ${message}`);
+    throw new EdgeError('EDGE_BAD_IMAGE', `the source image cannot be processed: ${message}`);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import { Piscina } from 'piscina';
-import type { PerImageEncoding, PerImageTask } from './auto-encode.js';
+import type { PerImageEncoding, PerImageTask } from './types.js';
 
 let pool: Piscina | undefined;
 

@@ -3,7 +3,8 @@
  * its perceptual metric, which is plain JavaScript and would otherwise hold the event loop for
  * hundreds of milliseconds per miss.
  */
-import { encodeRaw, type PerImageEncoding, type PerImageTask } from './auto-encode.js';
+import { encodeRaw } from './auto-encode.js';
+import type { PerImageEncoding, PerImageTask } from './types.js';
 
 /** Structured clone turns Buffers into Uint8Arrays; the encoders want Buffers back. */
 const asBuffer = (u8: Uint8Array) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);

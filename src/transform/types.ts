@@ -126,3 +126,25 @@ export interface TransformResult {
   /** encoder quality used, when the format has one */
   quality?: number;
 }
+
+/** How an output is encoded per image, on a quality worker (auto-encode.ts, quality-pool.ts). */
+export type PerImageMode = 'search' | 'png';
+
+/** The work a quality worker is handed. */
+export interface PerImageTask {
+  ref: RawImage;
+  mode: PerImageMode;
+  p: TransformParams;
+  out: OutputChoice;
+  limits: TransformLimits;
+  policy: EncodePolicy;
+  info: ImageInfo;
+}
+
+/** What a quality worker answers. */
+export interface PerImageEncoding {
+  body: Buffer;
+  quality?: number;
+  width: number;
+  height: number;
+}

@@ -47,7 +47,7 @@ import { TestOrigin } from '../helpers/origin.js';
 
 const CHECK = path.join(KEEPALIVED_DIR, 'check-edge.sh');
 const NOTIFY = path.join(KEEPALIVED_DIR, 'notify.sh');
-const UNIT = path.join(ROOT, 'deploy', 'imgedge.service');
+const UNIT = path.join(ROOT, 'deploy', 'imgedge@.service');
 /** Per-run names: two runs at once (or a leftover of a killed run) never share a namespace. */
 const RUN_ID = `ie-ka-${process.pid}`;
 
@@ -423,22 +423,20 @@ function readIfExistsSync(file: string): string {
   }
 }
 
-describe('deploy/imgedge.service', () => {
+describe('deploy/imgedge@.service', () => {
   test('systemd-analyze verify finds nothing to say about the unit', async (t) => {
     const bin = which('systemd-analyze');
     // Not installed: skip (in a container too). Under CI the test runs only where the binary is.
     if (!bin) return t.skip('systemd-analyze is not installed (apt-get install -y systemd)');
-    let unit = UNIT;
-    let work: string | undefined;
-    if (!existsSync('/usr/bin/node')) {
-      // verify checks that ExecStart's program exists: point it at this node instead.
-      work = await tempDir('imgedge-unit-');
-      unit = path.join(work, 'imgedge.service');
-      await writeFile(unit, (await readFile(UNIT, 'utf8')).replace('ExecStart=/usr/bin/node ', `ExecStart=${process.execPath} `));
-    }
+    // A template is verified as one of its instances; verify also checks that ExecStart's program
+    // exists, so it points at this node where /usr/bin/node is missing.
+    const work = await tempDir('imgedge-unit-');
+    const unit = path.join(work, 'imgedge@8081.service');
+    const text = await readFile(UNIT, 'utf8');
+    await writeFile(unit, existsSync('/usr/bin/node') ? text : text.replace('ExecStart=/usr/bin/node ', `ExecStart=${process.execPath} `));
     try {
       const r = run(bin, ['verify', unit], { timeoutMs: 30_000 });
-      const aboutUnit = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes('imgedge.service'));
+      const aboutUnit = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes('imgedge@'));
       assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
       assert.deepEqual(aboutUnit, [], 'no warning about the unit');
     } finally {
@@ -446,22 +444,27 @@ describe('deploy/imgedge.service', () => {
     }
   });
 
-  test('deploy/env.example and the config file of docs/OPERATIONS.md load with the edge’s own loader', async () => {
+  test('deploy/env.example and the config file of docs/OPERATIONS.md load with the edge’s own loader, as instance 8081 of the unit', async () => {
     const doc = await readFile(path.join(ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
     const json = /cat > \/etc\/imgedge\/config\.json <<'EOF'\n([\s\S]*?)\nEOF/.exec(doc)?.[1];
     assert.ok(json, 'docs/OPERATIONS.md writes /etc/imgedge/config.json');
-    const env = Object.fromEntries(
-      (await readFile(path.join(ROOT, 'deploy', 'env.example'), 'utf8'))
-        .split('\n')
-        .filter((line) => /^[A-Z_]+=/.test(line))
-        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-    );
+    const unit = await readFile(UNIT, 'utf8');
+    // What systemd gives instance 8081: the unit's Environment= lines, then the file's, which win.
+    const env = {
+      ...Object.fromEntries([...unit.replaceAll('%i', '8081').matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!])),
+      ...Object.fromEntries(
+        (await readFile(path.join(ROOT, 'deploy', 'env.example'), 'utf8'))
+          .split('\n')
+          .filter((line) => /^[A-Z_]+=/.test(line))
+          .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+      ),
+    };
     const config = parseConfig(JSON.parse(json), env, '/etc/imgedge');
-    assert.equal(config.cache.dir, '/var/cache/imgedge', 'the folder the unit may write');
+    assert.equal(config.server.port, 8081, 'the instance name is the port');
+    assert.equal(config.cache.dir, '/var/cache/imgedge/8081', 'its own folder, the one the unit may write');
     assert.ok(config.redis.url && config.purge.token, 'several nodes: Redis and a purge token');
     assert.equal(config.server.host, env.IMGEDGE_HOST);
-    const unit = await readFile(UNIT, 'utf8');
-    assert.match(unit, /^ReadWritePaths=\/var\/cache\/imgedge$/m);
+    assert.match(unit, /^CacheDirectory=imgedge\/%i$/m);
     assert.match(unit, /^RequiresMountsFor=\/var\/cache\/imgedge$/m);
     assert.match(unit, new RegExp(`^Environment=UV_THREADPOOL_SIZE=${env.UV_THREADPOOL_SIZE}$`, 'm'), 'env.example and the unit agree');
     // TimeoutStopSec leaves the graceful stop its time, with room to close Redis and the cache.
@@ -471,7 +474,8 @@ describe('deploy/imgedge.service', () => {
 
   test('the unit’s environment: jemalloc is loaded, the edge serves, and SIGTERM finishes an in-flight miss and its cache write', async (t) => {
     const unit = await readFile(UNIT, 'utf8');
-    const env = Object.fromEntries([...unit.matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+    // The instance's own port and folder (IMGEDGE_*) come from the test's config instead.
+    const env = Object.fromEntries([...unit.matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].filter((m) => !m[1]!.startsWith('IMGEDGE_')).map((m) => [m[1]!, m[2]!]));
     assert.equal(env.UV_THREADPOOL_SIZE, '9');
     assert.ok(env.LD_PRELOAD, 'the unit preloads jemalloc');
     if (!existsSync(env.LD_PRELOAD)) {

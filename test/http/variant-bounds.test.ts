@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EdgeError } from '../../src/http/errors.js';
+import { EdgeError } from '../../src/errors.js';
+import { statusOf } from '../../src/http/errors.js';
 import { checkVariantBounds, VariantCounter, type VariantBounds } from '../../src/http/variant-bounds.js';
 import { parseParams } from '../../src/transform/params.js';
 
@@ -10,7 +11,7 @@ function assertRefused(fn: () => void, code: string, status: number, param?: str
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof EdgeError);
     assert.equal(err.code, code);
-    assert.equal(err.status, status);
+    assert.equal(statusOf(err), status);
     if (param) assert.equal(err.details.param, param);
     return true;
   });

@@ -5,7 +5,8 @@ import http from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Agent, request } from 'undici';
-import { EdgeError } from '../../src/http/errors.js';
+import { EdgeError } from '../../src/errors.js';
+import { statusOf } from '../../src/http/errors.js';
 import { HttpOrigin } from '../../src/origin/http-origin.js';
 import { checkLiteralHost, guardedLookup, isNonPublicAddress, nextHop, type RedirectPolicy } from '../../src/origin/ssrf.js';
 import { TestOrigin } from '../helpers/origin.js';
@@ -56,7 +57,7 @@ describe('guardedLookup', () => {
     const dnsServer = fakeResolver(['93.184.216.34'], ['127.0.0.1']);
     const lookup = guardedLookup(new Set(), dnsServer.resolve);
     assert.equal(await lookupOnce(lookup, 'rebind.example'), '93.184.216.34');
-    await assert.rejects(lookupOnce(lookup, 'rebind.example'), (err) => err instanceof EdgeError && err.code === 'EDGE_FORBIDDEN_SOURCE' && err.status === 403);
+    await assert.rejects(lookupOnce(lookup, 'rebind.example'), (err) => err instanceof EdgeError && err.code === 'EDGE_FORBIDDEN_SOURCE' && statusOf(err) === 403);
   });
 
   test('one non-public address among public ones refuses the name', async () => {
@@ -129,7 +130,7 @@ describe('nextHop', () => {
     assert.equal(nextHop(plain, 'https://img.example.com/a.jpg', 1, policy).href, 'https://img.example.com/a.jpg');
   });
   test('too many hops, no Location or a broken one is an origin error', () => {
-    assert.throws(() => nextHop(current, '/a.jpg', 4, policy), (err) => err instanceof EdgeError && err.code === 'EDGE_ORIGIN_STATUS' && err.status === 502);
+    assert.throws(() => nextHop(current, '/a.jpg', 4, policy), (err) => err instanceof EdgeError && err.code === 'EDGE_ORIGIN_STATUS' && statusOf(err) === 502);
     assert.throws(() => nextHop(current, undefined, 1, policy), isCode('EDGE_ORIGIN_STATUS'));
     assert.throws(() => nextHop(current, 'http://[::1', 1, policy), isCode('EDGE_ORIGIN_STATUS'));
   });
@@ -167,7 +168,7 @@ describe('HttpOrigin end to end: redirects never reach what the site does not al
   });
 
   const originFor = () => new HttpOrigin(a.url, LIMITS, { allowedOrigins: [`http://localhost:${new URL(c.url).port}`] });
-  const forbidden = (err: unknown) => err instanceof EdgeError && err.code === 'EDGE_FORBIDDEN_SOURCE' && err.status === 403;
+  const forbidden = (err: unknown) => err instanceof EdgeError && err.code === 'EDGE_FORBIDDEN_SOURCE' && statusOf(err) === 403;
 
   test('a redirect to another loopback service fetches nothing from it, however it is spelled', async () => {
     const origin = originFor();
@@ -210,7 +211,7 @@ describe('HttpOrigin end to end: redirects never reach what the site does not al
   test('a redirect loop stops after maxRedirects hops', async () => {
     const origin = new HttpOrigin(a.url, LIMITS, { maxRedirects: 2 });
     try {
-      await assert.rejects(origin.fetch('/loop'), (err) => err instanceof EdgeError && err.code === 'EDGE_ORIGIN_STATUS' && err.status === 502);
+      await assert.rejects(origin.fetch('/loop'), (err) => err instanceof EdgeError && err.code === 'EDGE_ORIGIN_STATUS' && statusOf(err) === 502);
     } finally {
       await origin.close();
     }
@@ -256,6 +257,6 @@ describe('the guard inside the agents', () => {
   });
 
   function forbidden403(err: unknown): boolean {
-    return err instanceof EdgeError && err.code === 'EDGE_FORBIDDEN_SOURCE' && err.status === 403;
+    return err instanceof EdgeError && err.code === 'EDGE_FORBIDDEN_SOURCE' && statusOf(err) === 403;
   }
 });

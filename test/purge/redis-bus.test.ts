@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from '@keyv/redis';
-import { EdgeError } from '../../src/http/errors.js';
+import { EdgeError } from '../../src/errors.js';
+import { statusOf } from '../../src/http/errors.js';
 import { LocalPurgeBus } from '../../src/purge/local-bus.js';
 import { RedisPurgeBus } from '../../src/purge/redis-bus.js';
 import type { PurgeRequest } from '../../src/purge/types.js';
@@ -171,7 +172,7 @@ test('Redis purge bus across two nodes on a real redis-server', async (t) => {
     await assert.rejects(a!.bus.publish(purge('h2')), (err) => {
       assert.ok(err instanceof EdgeError);
       assert.equal(err.code, 'EDGE_PURGE_UNAVAILABLE');
-      assert.equal(err.status, 503);
+      assert.equal(statusOf(err), 503);
       return true;
     });
     const refusedIn = Date.now() - started;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { EdgeError } from '../../src/http/errors.js';
+import { EdgeError } from '../../src/errors.js';
 import { HEADER_LIMIT, readHeader, type HeaderInfo } from '../../src/transform/header.js';
 import { TRANSFORM_PARAM_NAMES, parseParams } from '../../src/transform/params.js';
 

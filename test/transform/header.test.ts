@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
-import { EdgeError } from '../../src/http/errors.js';
+import { EdgeError } from '../../src/errors.js';
+import { statusOf } from '../../src/http/errors.js';
 import { HEADER_LIMIT, headerToInfo, readHeader, type HeaderInfo } from '../../src/transform/header.js';
 import { identify } from '../../src/transform/identify.js';
 
@@ -68,7 +69,7 @@ function settledFacts(h: HeaderInfo) {
 }
 
 function assertBadImage(buf: Buffer, why: string): void {
-  assert.throws(() => readHeader(buf), (err: unknown) => err instanceof EdgeError && err.code === 'EDGE_BAD_IMAGE' && err.status === 422, why);
+  assert.throws(() => readHeader(buf), (err: unknown) => err instanceof EdgeError && err.code === 'EDGE_BAD_IMAGE' && statusOf(err) === 422, why);
 }
 
 /** Prefix lengths: every one near the start (where the headers are), then sparser. */
@@ -179,7 +180,7 @@ describe('readHeader on prefixes', () => {
 describe('readHeader: refusals', () => {
   it('throws EDGE_NOT_AN_IMAGE (415) for what is no image format, short prefixes included', () => {
     for (const s of ['', 'GIF', '<html><body>', '{"a":1}', 'RIFF\0\0\0\0WAVEfmt ', '%PDF-1.7\n', '\xff\xd8']) {
-      assert.throws(() => readHeader(Buffer.from(s, 'latin1')), (err: unknown) => err instanceof EdgeError && err.code === 'EDGE_NOT_AN_IMAGE' && err.status === 415, JSON.stringify(s));
+      assert.throws(() => readHeader(Buffer.from(s, 'latin1')), (err: unknown) => err instanceof EdgeError && err.code === 'EDGE_NOT_AN_IMAGE' && statusOf(err) === 415, JSON.stringify(s));
     }
   });
 

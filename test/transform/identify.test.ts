@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { EdgeError } from '../../src/http/errors.js';
+import { EdgeError } from '../../src/errors.js';
+import { statusOf } from '../../src/http/errors.js';
 import { identify } from '../../src/transform/identify.js';
 import { sniffFormat } from '../../src/transform/sniff.js';
 import { alphaPng, animatedGif, cmykJpeg, orientedJpeg, photoJpeg, quadrantPng } from '../helpers/images.js';
@@ -82,14 +83,14 @@ describe('identify', () => {
 
   it('answers EDGE_NOT_AN_IMAGE (415) for bytes that are no image', async () => {
     for (const body of [Buffer.from('<html>hello</html>'), Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])]) {
-      await assert.rejects(identify(body), (e: unknown) => e instanceof EdgeError && e.code === 'EDGE_NOT_AN_IMAGE' && e.status === 415);
+      await assert.rejects(identify(body), (e: unknown) => e instanceof EdgeError && e.code === 'EDGE_NOT_AN_IMAGE' && statusOf(e) === 415);
     }
   });
 
   it('answers EDGE_BAD_IMAGE (422) when the header cannot be read', async () => {
     const png = await quadrantPng();
     const broken = Buffer.concat([png.subarray(0, 8), Buffer.from('not a png chunk at all, just text')]);
-    await assert.rejects(identify(broken), (e: unknown) => e instanceof EdgeError && e.code === 'EDGE_BAD_IMAGE' && e.status === 422);
+    await assert.rejects(identify(broken), (e: unknown) => e instanceof EdgeError && e.code === 'EDGE_BAD_IMAGE' && statusOf(e) === 422);
     await assert.rejects(identify(Buffer.from([0xff, 0xd8, 0xff, 0x00])), (e: unknown) => e instanceof EdgeError && e.code === 'EDGE_BAD_IMAGE');
   });
 });

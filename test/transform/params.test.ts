@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EdgeError } from '../../src/http/errors.js';
+import { EdgeError } from '../../src/errors.js';
+import { statusOf } from '../../src/http/errors.js';
 import { TRANSFORM_PARAM_NAMES, parseParams } from '../../src/transform/params.js';
 
 const parse = (q: string) => parseParams(new URLSearchParams(q));
@@ -9,7 +10,7 @@ function assertBadParam(query: string, param: string): void {
   assert.throws(() => parse(query), (err: unknown) => {
     assert.ok(err instanceof EdgeError, `${query}: expected an EdgeError`);
     assert.equal(err.code, 'EDGE_BAD_PARAM', query);
-    assert.equal(err.status, 400, query);
+    assert.equal(statusOf(err), 400, query);
     assert.equal(err.details.param, param, query);
     return true;
   });
