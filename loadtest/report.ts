@@ -89,6 +89,10 @@ function ceiling(results: ScenarioResult[]): string {
 The hit targets compare the edge with nginx. On this machine \`node:http\` answering one buffer
 from memory, with no routing, cache or log at all, reaches ${(bare.rps / nginx.rps).toFixed(2)} × nginx: that is the most any
 single Node.js process can show here, so a hit target above it cannot be met by tuning the edge.
+The load generator shares the two cores: wrk (C, one thread) leaves the server most of one.
+Reports before this one were made with autocannon, a Node.js generator that needs a whole core
+of its own; it left node:http less than a core and read this ceiling as 0.41 × nginx, where wrk
+reads about 0.7 ×. The loadtest now needs wrk.
 The edge reaches ${(edge.rps / bare.rps).toFixed(2)} × that ceiling on the hot hit; what is left is its request log line, its
 metrics, the cache lookup and the response headers. nginx answers from the page cache with
 sendfile, without copying the body through user space, in C.

@@ -269,6 +269,54 @@ export async function misses(ctx: BenchContext, edge: Child): Promise<ScenarioRe
   }
 }
 
+/**
+ * Misses at small outputs, the way a new user first tries the edge: w = 500…559 of the 2725×2225
+ * sources → WebP q75, every request distinct (each round a quality of its own, so no round repeats
+ * another's variants), 4 at a time, beside sharp doing the same jobs. At this size decoding
+ * (shrink-on-load) and encoding are quick, so whatever a miss costs outside libvips shows.
+ */
+export async function smallMisses(ctx: BenchContext, edge: Child): Promise<ScenarioResult> {
+  const concurrency = 4;
+  ctx.log(`small misses: every request a new 500-559 px WebP of a 2725×2225 source, ${concurrency} at a time`);
+  await fetchAll(edge.url, Array.from({ length: ctx.fixtures.miss }, (_, s) => `/miss/${s}.jpg?w=64&fm=webp&q=75`), {});
+  const rounds = 2 * ctx.rounds;
+  const seconds = Math.max(3, ctx.seconds / 2);
+  const round = { edge: 0, sharp: 0 };
+  const jobs = (side: keyof typeof round) => {
+    const quality = 75 - round[side]++;
+    const list = [];
+    for (let w = 500; w < 560; w++) for (let s = 0; s < ctx.fixtures.miss; s++) list.push({ source: s, width: w, quality });
+    return list;
+  };
+  const sides = await sideBySide(ctx, [
+    {
+      name: 'imgedge',
+      pid: edge.pid,
+      load: () => timedLoad({ baseUrl: edge.url, paths: jobs('edge').map((j) => `/miss/${j.source}.jpg?w=${j.width}&fm=webp&q=${j.quality}`), connections: concurrency, seconds }),
+    },
+    {
+      name: 'sharp loop',
+      load: async () => {
+        const list = jobs('sharp');
+        const args = path.join(ctx.workDir, 'sharp-loop-small.json');
+        await writeFile(args, JSON.stringify({ jobs: list.map((j) => ({ file: path.join(ctx.fixtures.dir, 'miss', `${j.source}.jpg`), width: j.width })), concurrency, seconds, quality: list[0]!.quality, format: 'webp' }));
+        const { stdout } = await run(process.execPath, [path.join(path.dirname(new URL(import.meta.url).pathname), 'sharp-loop.js'), args], { env: { ...process.env, ...sharpEnv() } });
+        return JSON.parse(stdout) as LoadResult;
+      },
+    },
+  ], rounds);
+  const r = ratio(sides[0]!, sides[1]!);
+  const cpu = (side: Side) => (side.cpuMs === undefined ? 'not measured' : `${(side.cpuMs / side.requests).toFixed(1)} ms`);
+  return {
+    id: 'small-misses', title: 'Misses at small outputs', sides,
+    setup: `w = 500…559 of four 2725×2225 JPEGs → WebP q75 (a quality per round), every request distinct, ${concurrency} at a time, the sides in turn ${rounds} × ${seconds} s`,
+    target: { text: '≥ 0.95 × sharp', value: `${r.toFixed(2)} ×`, met: r >= 0.95 },
+    notes: [
+      `CPU per request (all threads): imgedge ${cpu(sides[0]!)}, sharp ${cpu(sides[1]!)}; the load generator shares the two cores with the edge, not with the sharp loop`,
+    ],
+  };
+}
+
 /** 90 % hot-set hits (Zipf), 10 % new WebP variants. */
 export function mixedPaths(fixtures: FixtureSet, variants: string[], count: number, offset: number): string[] {
   const order = zipfSequence(variants.length, count, 1.0, 13 + offset);

@@ -1,13 +1,13 @@
 /**
- * The miss baseline: sharp itself doing what the edge does for `?w=<w>&fm=jpg&q=<q>` — decode with
- * auto-orientation, resize to the width, sRGB, the edge's JPEG settings (src/transform/encode.ts)
+ * The miss baseline: sharp itself doing what the edge does for `?w=<w>&fm=jpg&q=<q>` (or fm=webp) —
+ * decode with auto-orientation, resize to the width, sRGB, the edge's settings (src/transform/encode.ts)
  * — over the same (source, width) list, `concurrency` at a time, for `seconds`. Prints one JSON line.
  * Usage: sharp-loop.js <file.json: {jobs: [{file, width}], concurrency, seconds, quality}>
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 
-interface Args { jobs: { file: string; width: number }[]; concurrency: number; seconds: number; quality: number }
+interface Args { jobs: { file: string; width: number }[]; concurrency: number; seconds: number; quality: number; format?: 'jpeg' | 'webp' }
 const args = JSON.parse(await readFile(process.argv[2] ?? '', 'utf8')) as Args;
 sharp.cache(false); // as the edge runs it
 
@@ -22,11 +22,10 @@ async function worker(): Promise<void> {
   while (performance.now() < deadline) {
     const job = args.jobs[next++ % args.jobs.length]!;
     const t = performance.now();
-    await sharp(sources.get(job.file)!, { failOn: 'error', autoOrient: true })
-      .resize({ width: job.width })
-      .toColourspace('srgb')
-      .jpeg({ quality: args.quality, chromaSubsampling: '4:2:0', trellisQuantisation: true, overshootDeringing: true, quantisationTable: 3, optimiseScans: false, progressive: false })
-      .toBuffer();
+    const img = sharp(sources.get(job.file)!, { failOn: 'error', autoOrient: true }).resize({ width: job.width }).toColourspace('srgb');
+    if (args.format === 'webp') img.webp({ quality: args.quality, alphaQuality: Math.max(args.quality, 80), effort: 4, smartSubsample: false });
+    else img.jpeg({ quality: args.quality, chromaSubsampling: '4:2:0', trellisQuantisation: true, overshootDeringing: true, quantisationTable: 3, optimiseScans: false, progressive: false });
+    await img.toBuffer();
     latencies.push(performance.now() - t);
   }
 }

@@ -156,7 +156,7 @@ export class DiskStore implements PurgeableStore {
       await this.unlink(path); // its purge's own deletion may not have come to it yet
       return undefined;
     }
-    if (!this.complete) this.inBackground(this.indexFound(key, meta, file.length, this.useClock()));
+    if (!this.complete) this.indexFound(key, meta, file.length, this.useClock());
     if (meta.key !== key.variant) return undefined;
     this.touch(key);
     return { meta, body: file.subarray(parsed.bodyOffset) };
@@ -359,7 +359,7 @@ export class DiskStore implements PurgeableStore {
   private async adoptFile(ref: EntryRef, path: string): Promise<'adopted' | 'dropped'> {
     const header = await readEntryHeader(path);
     const fits = header && header.meta.sourceHash === ref.sourceHash && header.meta.variantHash === ref.variantHash;
-    if (fits && !this.purgedBefore(header.meta) && (await this.indexFound(ref, header.meta, header.size, Math.round(header.mtimeMs * 1000)))) {
+    if (fits && !this.purgedBefore(header.meta) && this.indexFound(ref, header.meta, header.size, Math.round(header.mtimeMs * 1000))) {
       return 'adopted';
     }
     await this.unlink(path);
@@ -371,11 +371,16 @@ export class DiskStore implements PurgeableStore {
     return this.recorded.some((p) => meta.createdAt <= p.at && selects(p.selector, meta));
   }
 
-  /** Indexes a whole entry found on disk when it fits the budget (a row a put wrote for it wins). */
-  private async indexFound(ref: EntryRef, meta: CacheEntryMeta, size: number, usedAt: number): Promise<boolean> {
+  /** Indexes a whole entry found on disk when it fits the budget (a row a put wrote for it wins), in the background. */
+  private indexFound(ref: EntryRef, meta: CacheEntryMeta, size: number, usedAt: number): boolean {
     if (size > this.opts.maxBytes) return false;
-    await this.index.write([], [{ ...ref, ...rowFieldsOf(meta), size, usedAt }]);
-    this.inBackground(this.keepBudget());
+    this.unindexedBytes += size;
+    this.inBackground(
+      this.index
+        .write([], [{ ...ref, ...rowFieldsOf(meta), size, usedAt }])
+        .finally(() => (this.unindexedBytes -= size))
+        .then(() => this.keepBudget()),
+    );
     return true;
   }
 

@@ -11,6 +11,12 @@ export type { IndexTotals } from './index-db.js';
 const PAGE_CACHE_MIB = 64;
 /** How often the index thread folds the write-ahead log into the file. */
 const CHECKPOINT_INTERVAL_MS = 1000;
+/**
+ * Rows written within this long go to the index thread together, unless another call comes first
+ * or the batch fills: nothing reads a row on the way to serving, and each message wakes a thread.
+ */
+const WRITE_BATCH_MS = 50;
+const WRITE_BATCH_ROWS = 1000;
 /** Longest a batch of bulk work holds the index thread before requests waiting on it go. */
 const THREAD_SLICE_MS = 10;
 
@@ -37,7 +43,9 @@ export class EntryIndex {
   private lastCall = 0;
   private counted: IndexTotals = { entries: 0, bytes: 0 };
   /** rows written in this turn of the event loop, sent together */
-  private batch: { stored: IndexRow[]; found: IndexRow[]; done: Promise<void>; settle?: { resolve(): void; reject(err: Error): void } } | undefined;
+  private batch:
+    | { stored: IndexRow[]; found: IndexRow[]; done: Promise<void>; settle?: { resolve(): void; reject(err: Error): void }; timer?: NodeJS.Timeout }
+    | undefined;
   /** true when this open created the file */
   created = false;
   /** why an existing file was discarded at open (damaged), if it was */
@@ -95,9 +103,10 @@ export class EntryIndex {
 
   /**
    * Writes entries just stored (replacing any row of their key, tags and all) and entries found on
-   * disk (left out when their key has a row already: a put's row wins). The rows of one turn of the
-   * event loop go in one transaction (a commit costs far more than a row); any other call made
-   * meanwhile sends them first, so the index sees every change in the order it was asked.
+   * disk (left out when their key has a row already: a put's row wins). The rows written within
+   * WRITE_BATCH_MS go in one message and one transaction (a commit costs far more than a row);
+   * any other call made meanwhile sends them first, so the index sees every change in the order
+   * it was asked.
    */
   write(stored: IndexRow[], found: IndexRow[] = []): Promise<void> {
     const batch = (this.batch ??= { stored: [], found: [], done: undefined! });
@@ -107,9 +116,11 @@ export class EntryIndex {
       batch.done = new Promise<void>((resolve, reject) => {
         batch.settle = { resolve, reject };
       });
-      setImmediate(() => this.sendBatch());
+      batch.timer = setTimeout(() => this.sendBatch(), WRITE_BATCH_MS);
     }
-    return batch.done;
+    const done = batch.done;
+    if (batch.stored.length + batch.found.length >= WRITE_BATCH_ROWS) this.sendBatch();
+    return done;
   }
 
   /** Removes these entries; answers those the index held. */
@@ -213,6 +224,7 @@ export class EntryIndex {
     const batch = this.batch;
     if (!batch) return;
     this.batch = undefined;
+    clearTimeout(batch.timer);
     this.call<void>('write', [batch.stored, batch.found]).then(batch.settle!.resolve, batch.settle!.reject);
   }
 

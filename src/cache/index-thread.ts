@@ -10,7 +10,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { connectIndex } from './index-db.js';
 import { IndexRows } from './index-rows.js';
 import { TimeSlice } from './time-slice.js';
-import type { EntrySelector } from './types.js';
+import type { EntryRef, EntrySelector } from './types.js';
 
 export interface ThreadRequest {
   id: number;
@@ -62,12 +62,24 @@ async function removeSelected(id: number, selector: EntrySelector): Promise<numb
   return removed;
 }
 
+/** Writes recency in time-sliced transactions, letting the requests that came meanwhile (a purge's next batch) in between. */
+async function markUsed(uses: Array<{ ref: EntryRef; at: number }>): Promise<void> {
+  const slice = sliceFor('uses');
+  for (let from = 0; from < uses.length; ) {
+    const batch = uses.slice(from, from + slice.size);
+    slice.time(() => rows.markUsed(batch));
+    slice.next();
+    from += batch.length;
+    if (from < uses.length) await yieldToEventLoop();
+  }
+}
+
 /** A selection sized by its own time slice. */
 function sliced<T>(kind: string, select: (limit: number) => T[]): T[] {
   const slice = sliceFor(kind);
-  const rows = slice.time(() => select(slice.size));
+  const selected = slice.time(() => select(slice.size));
   slice.next();
-  return rows;
+  return selected;
 }
 
 const ops: Record<string, (id: number, ...args: never[]) => unknown> = {
@@ -83,7 +95,7 @@ const ops: Record<string, (id: number, ...args: never[]) => unknown> = {
   recordedPurges: () => rows.recordedPurges(),
   leastRecentlyUsed: () => sliced('lru', (limit) => rows.leastRecentlyUsed(limit)),
   expiredBefore: (_, cutoff) => sliced('expired', (limit) => rows.expiredBefore(cutoff, limit)),
-  markUsed: (_, uses) => rows.markUsed(uses),
+  markUsed: (_, uses) => markUsed(uses),
   setState: (_, name, value) => rows.setState(name, value),
   recordPurge: (_, at, selector) => rows.recordPurge(at, selector),
   forgetRecordedPurge: (_, purgeId) => rows.forgetRecordedPurge(purgeId),

@@ -467,3 +467,20 @@ describe('nginx in front of two edge nodes (nginx/imgedge.conf)', () => {
     t.diagnostic(`120 requests in ${ms} ms; the in-flight request: ${JSON.stringify(slowLine)}`);
   });
 });
+
+describe('nginx/render.mjs: one upstream per edge process', () => {
+  const required = { SERVER_NAMES: 'img.example.com', TLS_CERT: '/etc/ssl/img.pem', TLS_KEY: '/etc/ssl/img.key', ADMIN_NETS: '10.0.0.0/8' };
+  const upstreams = (conf: string) => [...conf.matchAll(/^\s*server (\S+) max_fails/gm)].map((m) => m[1]);
+
+  test('a port range in NODES is one upstream server per port, in the order given', async () => {
+    const { renderImgedgeConf } = await loadRenderer();
+    const conf = renderImgedgeConf({ ...required, NODES: '10.0.0.11:8081-8082,10.0.0.12:8081-8082' });
+    assert.deepEqual(upstreams(conf), ['10.0.0.11:8081', '10.0.0.11:8082', '10.0.0.12:8081', '10.0.0.12:8082']);
+    assert.deepEqual(upstreams(renderImgedgeConf({ ...required, NODES: ['10.0.0.11:8080'] })), ['10.0.0.11:8080'], 'a single port stays as it is');
+  });
+
+  test('a range that runs backwards is refused with the item named', async () => {
+    const { renderImgedgeConf } = await loadRenderer();
+    assert.throws(() => renderImgedgeConf({ ...required, NODES: '10.0.0.11:8082-8081' }), /NODES: "10.0.0.11:8082-8081" is not a range/);
+  });
+});

@@ -1,0 +1,135 @@
+/**
+ * Every core: one edge process, then two, behind nginx/imgedge.conf as rendered for a deployment
+ * (micro-cache off, so every request reaches an edge), on this machine. Hits over the hot set and
+ * small misses, each side in turn; the CPU of the edges and of nginx is read from /proc, so the
+ * figures per core hold even though the load generator shares the two cores here.
+ */
+import path from 'node:path';
+import { freePort } from '../test/helpers/processes.js';
+import { makeTestCert, renderNginx, startNginx, type RunningNginx } from '../test/helpers/nginx.js';
+import { countedLoad, timedLoad, type LoadResult } from './drive.js';
+import { ACCEPT_WEBP, type BenchContext, type ScenarioResult, type Side } from './scenarios.js';
+import { cpuMsOf, edgeConfig, startEdge, type Child } from './servers.js';
+
+interface Stack {
+  name: string;
+  url: string;
+  edges: Child[];
+  nginx: RunningNginx;
+}
+
+interface Measured extends LoadResult {
+  edgeCpuMs: number;
+  nginxCpuMs: number;
+}
+
+const cpuOfAll = async (pids: number[]) => (await Promise.all(pids.map((p) => cpuMsOf(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
+
+async function startStack(ctx: BenchContext, edges: Child[], name: string): Promise<Stack | undefined> {
+  const prefix = path.join(ctx.workDir, `scaling-${edges.length}`);
+  const [port, tlsPort] = [await freePort(), await freePort()];
+  const cert = await makeTestCert(path.join(prefix, 'tls'));
+  if (!cert) return undefined;
+  const conf = await renderNginx({
+    nodes: edges.map((e) => e.url.replace('http://', '')), listenPort: port, tlsPort, ...cert, prefix, workers: 1,
+    allowNets: ['127.0.0.1'], rateLimitExempt: ['127.0.0.1'], extra: { MICRO_CACHE: 'off' },
+  });
+  const nginx = await startNginx(conf);
+  return nginx && { name, url: `http://127.0.0.1:${port}`, edges, nginx };
+}
+
+async function measure(stack: Stack, load: () => Promise<LoadResult>): Promise<Measured> {
+  const edgePids = stack.edges.map((e) => e.pid);
+  const nginxPids = () => [stack.nginx.pid, ...stack.nginx.workers()];
+  const [e0, n0] = [await cpuOfAll(edgePids), await cpuOfAll(nginxPids())];
+  const result = await load();
+  return { ...result, edgeCpuMs: (await cpuOfAll(edgePids)) - e0, nginxCpuMs: (await cpuOfAll(nginxPids())) - n0 };
+}
+
+function combine(name: string, runs: Measured[]): Side & { edgeMsPerRequest: number; nginxMsPerRequest: number } {
+  const requests = runs.reduce((n, r) => n + r.requests, 0);
+  const seconds = runs.reduce((n, r) => n + r.seconds, 0);
+  const edgeCpuMs = runs.reduce((n, r) => n + r.edgeCpuMs, 0);
+  const nginxCpuMs = runs.reduce((n, r) => n + r.nginxCpuMs, 0);
+  return {
+    name, requests, seconds, rps: requests / seconds,
+    p50Ms: runs.reduce((n, r) => n + r.p50Ms, 0) / runs.length, p99Ms: runs.reduce((n, r) => n + r.p99Ms, 0) / runs.length,
+    errors: runs.reduce((n, r) => n + r.errors, 0), cpuMs: edgeCpuMs,
+    edgeMsPerRequest: edgeCpuMs / requests, nginxMsPerRequest: nginxCpuMs / requests,
+  };
+}
+
+/**
+ * Hits (the hot set, uniform) and misses (new 500–559 px WebPs of the 2725×2225 sources) through
+ * one process and through two, in turn. `variants` are the hot set's paths, already cached by
+ * `warm` (the edges are fresh here: they are warmed through their own stack first).
+ */
+export async function scaling(ctx: BenchContext, variants: string[], memoryBytes: number, cacheDirs: [string, string]): Promise<ScenarioResult[]> {
+  const edges: Child[] = [];
+  const stacks: Stack[] = [];
+  try {
+    for (const [i, dir] of cacheDirs.entries()) {
+      const config = edgeConfig({ origin: ctx.origin.url, cacheDir: dir, port: await freePort(), memoryBytes });
+      edges.push(await startEdge(config, ctx.workDir, path.join(ctx.workDir, `scaling-edge-${i}.log`)));
+    }
+    for (const [name, members] of [['1 process', edges.slice(0, 1)], ['2 processes', edges]] as const) {
+      const stack = await startStack(ctx, [...members], name);
+      if (!stack) return [];
+      stacks.push(stack);
+      // Each stack's edges hold every variant its hash sends them before anything is timed.
+      const warm = await countedLoad({ baseUrl: stack.url, paths: variants, count: variants.length, concurrency: 4, headers: ACCEPT_WEBP });
+      if (warm.errors > 0) throw new Error(`scaling: warming ${name} failed: ${JSON.stringify(warm.statuses)}`);
+    }
+    const rounds = ctx.rounds;
+    const hitRuns = new Map(stacks.map((s) => [s.name, [] as Measured[]]));
+    const missRuns = new Map(stacks.map((s) => [s.name, [] as Measured[]]));
+    let quality = 90;
+    for (let r = 0; r < rounds; r++) {
+      for (const stack of stacks) {
+        const hits = await measure(stack, () => timedLoad({ baseUrl: stack.url, paths: variants, connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }));
+        ctx.log(`  scaling, hits, ${stack.name}: ${Math.round(hits.rps)} req/s, edges ${(hits.edgeCpuMs / hits.requests).toFixed(3)} ms CPU, nginx ${(hits.nginxCpuMs / hits.requests).toFixed(3)} ms CPU a request`);
+        hitRuns.get(stack.name)!.push(hits);
+        const q = quality--;
+        const missPaths: string[] = [];
+        for (let w = 500; w < 560; w++) for (let s = 0; s < ctx.fixtures.miss; s++) missPaths.push(`/miss/${s}.jpg?w=${w}&fm=webp&q=${q}`);
+        const misses = await measure(stack, () => timedLoad({ baseUrl: stack.url, paths: missPaths, connections: 4, seconds: Math.max(3, ctx.seconds / 2) }));
+        ctx.log(`  scaling, misses, ${stack.name}: ${misses.rps.toFixed(1)} req/s, edges ${(misses.edgeCpuMs / misses.requests).toFixed(1)} ms CPU a request`);
+        missRuns.get(stack.name)!.push(misses);
+      }
+    }
+    const [hit1, hit2] = stacks.map((s) => combine(s.name, hitRuns.get(s.name)!)) as [ReturnType<typeof combine>, ReturnType<typeof combine>];
+    const [miss1, miss2] = stacks.map((s) => combine(s.name, missRuns.get(s.name)!)) as [ReturnType<typeof combine>, ReturnType<typeof combine>];
+    // The model, from what a hit costs one process alone (e ms of the edge's core, n ms of nginx),
+    // for N cores with the load generator elsewhere. One process is held to one core, its event
+    // loop; N processes share the N cores with nginx when it runs on the same machine (the layout
+    // of docs/OPERATIONS.md), or have them to themselves when nginx runs elsewhere.
+    const e = hit1.edgeMsPerRequest;
+    const n = hit1.nginxMsPerRequest;
+    const oneProcess = (cores: number) => Math.min(1000 / e, (cores * 1000) / (e + n));
+    const nginxHere = (cores: number) => (cores * 1000) / (e + n);
+    const nginxElsewhere = (cores: number) => (cores * 1000) / e;
+    const modelled = nginxHere(2) / oneProcess(2);
+    const perCore = (side: ReturnType<typeof combine>) => (side.rps * (side.edgeMsPerRequest + side.nginxMsPerRequest)) / 1000;
+    return [
+      {
+        id: 'scaling-hits', title: 'Hits, 1 and 2 processes behind nginx', sides: [hit1, hit2],
+        setup: `nginx/imgedge.conf rendered with NODES = 1 then 2 edge processes of this machine, micro-cache off, one nginx worker; uniform over the ${variants.length} hot-set variants, 32 connections; each side ${rounds} × ${ctx.seconds} s in turn`,
+        target: { text: '2 processes ≥ 1.7 × 1 process on 2 cores, generator elsewhere (modelled)', value: `${modelled.toFixed(2)} × with nginx on the same cores, ${(nginxElsewhere(2) / oneProcess(2)).toFixed(2)} × with nginx elsewhere (measured here, generator included: ${(hit2.rps / hit1.rps).toFixed(2)} ×)`, met: modelled >= 1.7 },
+        notes: [
+          `CPU per hit: edge ${e.toFixed(3)} ms with one process, ${hit2.edgeMsPerRequest.toFixed(3)} ms with two (they and wrk contend for the 2 cores); nginx ${n.toFixed(3)} / ${hit2.nginxMsPerRequest.toFixed(3)} ms. Cores busy with the edges and nginx: ${perCore(hit1).toFixed(2)} with one process, ${perCore(hit2).toFixed(2)} with two; wrk takes the rest`,
+          `Model from one process's costs, generator elsewhere: one process ≈ min(1000 / edge ms, N × 1000 / (edge + nginx ms)) = ${oneProcess(2).toFixed(0)}/s on 2 cores (held to one core); N processes ≈ N × ${(1000 / (e + n)).toFixed(0)}/s with nginx on the same machine, N × ${(1000 / e).toFixed(0)}/s with nginx elsewhere. On 16 cores: ${nginxHere(16).toFixed(0)} and ${nginxElsewhere(16).toFixed(0)} hits/s, against ${oneProcess(16).toFixed(0)} for one process`,
+        ],
+      },
+      {
+        id: 'scaling-misses', title: 'Misses, 1 and 2 processes behind nginx', sides: [miss1, miss2],
+        setup: `the same stacks; new 500–559 px WebPs of four 2725×2225 JPEGs (a quality per round), 4 connections`,
+        notes: [
+          `CPU per miss (edges): ${miss1.edgeMsPerRequest.toFixed(1)} ms with one process, ${miss2.edgeMsPerRequest.toFixed(1)} ms with two: libvips already spreads one process's misses over every core, so a second process adds no miss capacity; the hash sends each source to one process, so a few hot sources may not spread at all`,
+        ],
+      },
+    ];
+  } finally {
+    await Promise.all(stacks.map((s) => s.nginx.stop()));
+    await Promise.all(edges.map((e) => e.stop()));
+  }
+}
