@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeEntryHeader, parseEntryHeader } from './entry-file.js';
 import { EntryIndex, type RecordedPurge } from './entry-index.js';
@@ -17,6 +16,7 @@ import {
   pruneEmptyDirs,
   readEntryHeader,
   readWholeFile,
+  writeNewFile,
   sourceDirOf,
   unlinkQuiet,
 } from './entry-tree.js';
@@ -455,31 +455,16 @@ export class DiskStore implements PurgeableStore {
   }
 
   /**
-   * Writes the whole entry to a temp file in the entry's directory. Without fsync, a crash of the
-   * process cannot tear an entry: written data lives on in the page cache and the rename that
-   * publishes it is atomic. Only a power loss can persist the rename before the data; the
-   * length check on read rejects such a torn file. `fsync: true` closes that window too, at the
-   * cost of write latency.
+   * Writes the whole entry to a temp file in the entry's directory, (re)creating the directory
+   * when missing (removals prune empty ones). Without fsync, a crash of the process cannot tear
+   * an entry: written data lives on in the page cache and the rename that publishes it is atomic.
+   * Only a power loss can persist the rename before the data; the length check on read rejects
+   * such a torn file. `fsync: true` closes that window too, at the cost of write latency.
    */
   private async writeTemp(dir: string, temp: string, chunks: Buffer[], size: number): Promise<void> {
-    const handle = await this.createTemp(dir, temp);
-    let written = false;
-    try {
-      const { bytesWritten } = await handle.writev(chunks);
-      if (bytesWritten !== size) throw new Error(`short write to ${temp}: ${bytesWritten} of ${size}`);
-      if (this.opts.fsync) await handle.sync();
-      written = true;
-    } finally {
-      await handle.close();
-      if (!written) await this.unlink(temp);
-    }
-  }
-
-  /** Creates the temp file, (re)creating its directory when missing: removals prune empty ones. */
-  private async createTemp(dir: string, temp: string): Promise<FileHandle> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await open(temp, 'wx');
+        return await writeNewFile(temp, chunks, size, this.opts.fsync ?? false);
       } catch (err) {
         if (errorCode(err) !== 'ENOENT' || attempt === 3) throw err;
         await mkdir(dir, { recursive: true });

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { open, readdir, rmdir, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { PREFIX_BYTES, headerLengthOf, parseEntryHeader } from './entry-file.js';
 import type { CacheEntryMeta, EntryRef } from './types.js';
 
@@ -106,6 +107,30 @@ export function readWholeFile(path: string): Promise<Buffer> {
       });
     });
   });
+}
+
+const openFd = promisify(fs.open);
+const writevFd = promisify(fs.writev);
+const fsyncFd = promisify(fs.fsync);
+const closeFd = promisify(fs.close);
+
+/**
+ * Writes a file that must not exist yet (`wx`), whole or not at all: a short write or an error
+ * removes it. Plain descriptors rather than FileHandles: the miss path writes one file per
+ * request, and a FileHandle costs an object with a finalizer on the event loop each time.
+ */
+export async function writeNewFile(path: string, chunks: Buffer[], size: number, sync: boolean): Promise<void> {
+  const fd = await openFd(path, 'wx');
+  let written = false;
+  try {
+    const { bytesWritten } = await writevFd(fd, chunks);
+    if (bytesWritten !== size) throw new Error(`short write to ${path}: ${bytesWritten} of ${size}`);
+    if (sync) await fsyncFd(fd);
+    written = true;
+  } finally {
+    await closeFd(fd);
+    if (!written) await unlink(path).catch(() => {});
+  }
 }
 
 /** Reads only the header of an entry file; undefined when unreadable or damaged. */
