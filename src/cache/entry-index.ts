@@ -42,7 +42,7 @@ export class EntryIndex {
   private readonly calls = new Map<number, Call>();
   private lastCall = 0;
   private counted: IndexTotals = { entries: 0, bytes: 0 };
-  /** rows written in this turn of the event loop, sent together */
+  /** rows written since the last batch went, sent together (WRITE_BATCH_MS) */
   private batch:
     | { stored: IndexRow[]; found: IndexRow[]; done: Promise<void>; settle?: { resolve(): void; reject(err: Error): void }; timer?: NodeJS.Timeout }
     | undefined;
