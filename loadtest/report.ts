@@ -62,7 +62,10 @@ export function chart(results: ScenarioResult[]): string {
     const met = r.target === undefined || r.value >= r.target;
     parts.push(`<text x="${left - 8}" y="${y + 17}" text-anchor="end">${escapeXml(r.label)}</text>`);
     parts.push(`<rect x="${left}" y="${y + 4}" width="${Math.max(1, x(r.value) - left)}" height="${rowHeight - 12}" fill="${r.target === undefined ? '#9aa7b8' : met ? '#3a8d5c' : '#c0392b'}"/>`);
-    parts.push(`<text x="${x(r.value) + 6}" y="${y + 17}">${r.value.toFixed(2)} ×</text>`);
+    // After the bar; past the target mark when that lies just beyond the bar, where they would overlap.
+    const markGap = r.target === undefined ? Infinity : x(r.target) - x(r.value);
+    const labelAt = markGap >= 0 && markGap < 60 ? x(r.target!) + 2 : x(r.value);
+    parts.push(`<text x="${labelAt + 6}" y="${y + 17}">${r.value.toFixed(2)} ×</text>`);
     if (r.target !== undefined) {
       parts.push(`<line x1="${x(r.target)}" y1="${y + 1}" x2="${x(r.target)}" y2="${y + rowHeight - 5}" stroke="#000" stroke-width="2"/>`);
     }

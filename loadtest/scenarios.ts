@@ -58,7 +58,8 @@ async function sideBySide(ctx: BenchContext, sides: { name: string; load: () => 
   return sides.map(({ name }) => combine(name, runs.get(name)!));
 }
 
-function combine(name: string, results: LoadResult[]): Side {
+/** One side's runs as one: requests and time summed, latencies averaged, CPU summed when every run has it. */
+export function combine(name: string, results: LoadResult[]): Side {
   const requests = results.reduce((n, r) => n + r.requests, 0);
   const seconds = results.reduce((n, r) => n + r.seconds, 0);
   const mean = (f: (r: LoadResult) => number) => results.reduce((n, r) => n + f(r), 0) / results.length;
