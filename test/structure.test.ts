@@ -9,8 +9,10 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
-/** The stages the HTTP layer stands on. */
-const BELOW_HTTP = ['cache', 'transform', 'origin', 'purge', 'config', 'observe'];
+/** The stages the front ends (the edge's HTTP layer and the optimization API) stand on. */
+const BELOW_HTTP = ['optimize', 'cache', 'transform', 'origin', 'purge', 'config', 'observe'];
+/** The front ends: neither imports the other. */
+const FRONT_ENDS = ['http', 'api'];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
@@ -46,6 +48,16 @@ describe('code structure', () => {
     const crossings = [...graph].flatMap(([file, targets]) =>
       BELOW_HTTP.includes(stageOf(file)) ? targets.filter((t) => stageOf(t) === 'http').map((t) => `${path.relative(SRC, file)} → ${path.relative(SRC, t)}`) : [],
     );
+    assert.deepEqual(crossings, []);
+  });
+
+  it('the miss path lives below the HTTP layer, and the two front ends do not import each other', () => {
+    assert.ok(graph.has(path.join(SRC, 'optimize', 'variant.ts')), 'src/optimize/variant.ts');
+    const crossings = [...graph].flatMap(([file, targets]) => {
+      const from = stageOf(file);
+      if (!FRONT_ENDS.includes(from)) return [];
+      return targets.filter((t) => FRONT_ENDS.includes(stageOf(t)) && stageOf(t) !== from).map((t) => `${path.relative(SRC, file)} → ${path.relative(SRC, t)}`);
+    });
     assert.deepEqual(crossings, []);
   });
 

@@ -12,8 +12,8 @@ import { makeCacheKey } from '../cache/key.js';
 import type { CacheEntry } from '../cache/types.js';
 import { loadConfig } from '../config/load.js';
 import type { SiteConfig } from '../config/schema.js';
-import { sourceQueryOf } from '../http/source-query.js';
-import { strongEtag } from '../http/variant.js';
+import { sourceQueryOf } from '../optimize/source-query.js';
+import { strongEtag } from '../optimize/variant.js';
 import { parseParams } from '../transform/params.js';
 
 const USAGE = `Usage: npm run cache:fill -- --dir DIR --entries N [--from I] [--tags T]

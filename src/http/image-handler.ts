@@ -14,11 +14,11 @@ import { statusOf } from './errors.js';
 import { pick as pickAcceptedLanguage } from 'accept-language-parser';
 import type { RequestLog } from './request-log.js';
 import { sendImage, type CacheStatus } from './respond.js';
-import type { Site } from './sites.js';
+import type { Site } from '../optimize/sites.js';
 import type { KnownVariant, KnownVariants } from './known-variants.js';
-import { keyedSourceQuery, sourceQueryOf } from './source-query.js';
-import { needsRevalidation } from './source.js';
-import { produceVariant, type Variant, type VariantDeps } from './variant.js';
+import { keyedSourceQuery, sourceQueryOf } from '../optimize/source-query.js';
+import { needsRevalidation } from '../optimize/source.js';
+import { produceVariant, type Variant, type VariantDeps } from '../optimize/variant.js';
 
 export interface ImageDeps extends VariantDeps {
   epoch: PurgeEpoch;

@@ -9,7 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { CacheKey } from '../cache/types.js';
-import type { Site } from './sites.js';
+import type { Site } from '../optimize/sites.js';
 
 export interface KnownVariant {
   site: Site;

@@ -5,8 +5,8 @@ import { sourceHashOf } from '../cache/key.js';
 import { EdgeError, badParam } from '../errors.js';
 import { HttpError } from './errors.js';
 import { sendJson } from './respond.js';
-import type { Site, SiteRegistry } from './sites.js';
-import { sourceQueriesOf } from './source-query.js';
+import type { Site, SiteRegistry } from '../optimize/sites.js';
+import { sourceQueriesOf } from '../optimize/source-query.js';
 import type { Logger } from '../observe/logger.js';
 import type { PurgeBus, PurgeRequest } from '../purge/types.js';
 

@@ -16,16 +16,16 @@ import { sourceInspector } from '../transform/identify.js';
 import { parseParams } from '../transform/params.js';
 import { handleEdgeRoute } from './edge-routes.js';
 import { verifySignature } from './signature.js';
-import { checkVariantBounds } from './variant-bounds.js';
+import { checkVariantBounds } from '../optimize/variant-bounds.js';
 import { EdgeError } from '../errors.js';
 import { HttpError } from './errors.js';
 import { answerKnownVariant, handleImage, lookup, lookupInMemory, type ImageDeps, type PriorLookup } from './image-handler.js';
 import { KnownVariants, type KnownVariant } from './known-variants.js';
 import type { RequestLog } from './request-log.js';
 import { sendError } from './respond.js';
-import type { Source } from './source.js';
-import { SiteRegistry } from './sites.js';
-import type { Variant } from './variant.js';
+import type { Source } from '../optimize/source.js';
+import { SiteRegistry } from '../optimize/sites.js';
+import type { Variant } from '../optimize/variant.js';
 
 const SVG_DEFAULT = new URLSearchParams('fm=png');
 /** Request targets remembered for the hit fast path (a few hundred bytes each). */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EdgeError } from '../../src/errors.js';
 import { statusOf } from '../../src/http/errors.js';
-import { checkVariantBounds, VariantCounter, type VariantBounds } from '../../src/http/variant-bounds.js';
+import { checkVariantBounds, VariantCounter, type VariantBounds } from '../../src/optimize/variant-bounds.js';
 import { parseParams } from '../../src/transform/params.js';
 
 const params = (q: string) => parseParams(new URLSearchParams(q)).params;
