@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'EDGE_FORBIDDEN_SOURCE'
   | 'EDGE_PURGE_UNAVAILABLE'
   | 'EDGE_BUSY'
+  | 'EDGE_QUOTA_EXCEEDED'
+  | 'EDGE_RATE_LIMITED'
   | 'EDGE_INTERNAL';
 
 /** An error that is meant to reach the client as JSON with a stable code. */

@@ -5,7 +5,8 @@ import { MemoryStore } from './cache/memory-store.js';
 import { TieredStore } from './cache/tiered-store.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { staleRetentionMs } from './config/schema.js';
-import { createEdgeServer } from './http/server.js';
+import { createApiServer, type ApiServer } from './api/server.js';
+import { createEdgeServer, transformLimiterFor } from './http/server.js';
 import { createLogger, flushLogs } from './observe/logger.js';
 import { purgeApplier } from './purge/apply.js';
 import { PurgeEpoch } from './purge/epoch.js';
@@ -39,19 +40,26 @@ async function main(): Promise<void> {
   } catch (err) {
     logger.warn({ err: (err as Error).message }, 'purge log unreachable: serving, and revalidating cached entries with the origin until it is read');
   }
-  const edge = createEdgeServer(config, cache, logger, bus, epoch);
+  const limiter = transformLimiterFor(config);
+  const edge = createEdgeServer(config, cache, logger, bus, epoch, limiter);
   const address = await edge.listen(config.server.port, config.server.host);
   logger.info(
     { address: `http://${address.address}:${address.port}`, cacheDir: config.cache.dir, sites: config.sites.map((s) => s.name) },
     'imgedge listening',
   );
+  let api: ApiServer | undefined;
+  if (config.api.port !== undefined) {
+    api = await createApiServer(config, logger, { limiter });
+    const at = await api.listen();
+    logger.info({ address: `http://${at.address}:${at.port}`, keys: api.keys.size }, 'optimization API listening');
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    await edge.close();
+    await Promise.all([edge.close(), api?.close()]);
     await closeQualityPool();
     await bus.close();
     await cache.close();

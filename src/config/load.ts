@@ -46,6 +46,10 @@ function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void 
   set('redis', 'masterName', env.IMGEDGE_REDIS_MASTER || undefined);
   set('redis', 'password', env.IMGEDGE_REDIS_PASSWORD || undefined);
   set('redis', 'sentinelPassword', env.IMGEDGE_REDIS_SENTINEL_PASSWORD || undefined);
+  set('api', 'port', int('IMGEDGE_API_PORT'));
+  set('api', 'publicUrl', env.IMGEDGE_API_PUBLIC_URL || undefined);
+  set('api', 'allowNetworks', env.IMGEDGE_API_ALLOW_NETWORKS ? env.IMGEDGE_API_ALLOW_NETWORKS.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+  if (env.IMGEDGE_API_KEYS) set('api', 'keys', apiKeysOf(env.IMGEDGE_API_KEYS, problems));
   const origin = env.IMGEDGE_ORIGIN || undefined;
   const ttl = int('IMGEDGE_TTL');
   const signingKey = signingKeyOf(env.IMGEDGE_SIGNING_KEY);
@@ -58,6 +62,18 @@ function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void 
     sites[0] = first;
     raw.sites = sites;
   }
+}
+
+/** IMGEDGE_API_KEYS: "key:secret,key2:secret2". */
+function apiKeysOf(value: string, problems: string[]): { key: string; secret: string }[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean).flatMap((pair) => {
+    const at = pair.indexOf(':');
+    if (at <= 0 || at === pair.length - 1) {
+      problems.push('IMGEDGE_API_KEYS: each entry is key:secret');
+      return [];
+    }
+    return [{ key: pair.slice(0, at), secret: pair.slice(at + 1) }];
+  });
 }
 
 /** IMGEDGE_SIGNING_KEY: an HMAC-SHA256 key, or `imgix-md5:<token>` for URLs signed by imgix's clients. */

@@ -161,6 +161,51 @@ export const configSchema = z
       .refine((r) => !(r.url && r.sentinels), 'set redis.url or redis.sentinels, not both')
       .refine((r) => !r.sentinels || r.masterName, 'redis.sentinels needs redis.masterName')
       .prefault({}),
+    /** the optimization API (Kraken.io's): a second listener when `port` is set */
+    api: z
+      .object({
+        port: z.number().int().min(0).max(65_535).optional(),
+        host: z.string().default('127.0.0.1'),
+        /** base of `kraked_url` (scheme://host[:port][/path]); default: the listener's own address */
+        publicUrl: z.string().url().optional(),
+        /** API keys; a secret is given in clear (env) or as its SHA-256 hex, and only the hash is kept */
+        keys: z
+          .array(
+            z
+              .object({
+                key: z.string().regex(/^[A-Za-z0-9._-]{8,128}$/, '8-128 letters, digits, . _ -'),
+                secret: z.string().min(16, 'at least 16 characters').optional(),
+                secretSha256: z.string().regex(/^[0-9a-f]{64}$/, 'the SHA-256 of the secret, 64 hex digits').optional(),
+                /** bytes of originals the key may have optimized; unset: no quota */
+                quotaBytes: z.number().int().min(1).optional(),
+              })
+              .strict()
+              .refine((k) => (k.secret === undefined) !== (k.secretSha256 === undefined), 'give secret or secretSha256, one of them'),
+          )
+          .default([]),
+        /** networks (CIDR) URL fetches and callbacks may reach besides public addresses */
+        allowNetworks: z.array(z.string()).default([]),
+        /** how long results stay downloadable */
+        resultTtlSeconds: z.number().int().min(1).default(3600),
+        sweepIntervalSeconds: z.number().min(0.05).default(60),
+        /** largest upload; bigger answers 413 */
+        maxUploadBytes: z.number().int().min(1).default(32 * MiB),
+        /** requests per key per minute; more answer 429 */
+        requestsPerMinute: z.number().int().min(1).default(600),
+        webhooks: z
+          .object({
+            /** tries per delivery */
+            attempts: z.number().int().min(1).default(5),
+            /** first retry after this; each next one waits twice as long (4 min: 5 tries over about an hour) */
+            backoffMs: z.number().int().min(1).default(240_000),
+            /** deliveries at once per process */
+            concurrency: z.number().int().min(1).default(16),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()

@@ -49,7 +49,19 @@ export interface Edge {
 }
 
 /** Wires the stages into one HTTP server. */
-export function createEdgeServer(config: Config, cache: PurgeableStore, logger: Logger, bus: PurgeBus, epoch: PurgeEpoch): Edge {
+/** The transform turns of a process: the edge's misses and the optimization API share them. */
+export function transformLimiterFor(config: Config): TransformLimiter {
+  return new TransformLimiter(config.limits.transformConcurrency ?? 2 * availableParallelism(), config.limits.transformQueueLength);
+}
+
+export function createEdgeServer(
+  config: Config,
+  cache: PurgeableStore,
+  logger: Logger,
+  bus: PurgeBus,
+  epoch: PurgeEpoch,
+  limiter: TransformLimiter = transformLimiterFor(config),
+): Edge {
   const sites = new SiteRegistry(config);
   const background = new BackgroundQueue({
     maxQueued: config.limits.backgroundQueueLength,
@@ -63,7 +75,7 @@ export function createEdgeServer(config: Config, cache: PurgeableStore, logger: 
     epoch,
     knownVariants: new KnownVariants(KNOWN_VARIANTS),
     background,
-    limiter: new TransformLimiter(config.limits.transformConcurrency ?? 2 * availableParallelism(), config.limits.transformQueueLength),
+    limiter,
     onBackgroundDropped: () => metrics.backgroundDropped.inc(),
     cache,
     metrics,

@@ -26,7 +26,8 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
   return out;
 }
 
-function mapNetworkError(err: unknown, url: string): EdgeError {
+/** An undici or socket failure as the EdgeError clients see (timeouts apart from the rest). */
+export function mapNetworkError(err: unknown, url: string): EdgeError {
   if (err instanceof EdgeError) return err;
   if (
     err instanceof undiciErrors.ConnectTimeoutError ||

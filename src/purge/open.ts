@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { redisTargetOf } from '../config/redis-target.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { LocalPurgeBus } from './local-bus.js';
@@ -7,9 +8,9 @@ import type { PurgeApplier, PurgeBus } from './types.js';
 
 /** Redis (one server, or Sentinel) when configured: every node gets every purge. Else this node alone. */
 export async function openPurgeBus(config: Config, apply: PurgeApplier, logger: Logger): Promise<PurgeBus> {
-  const { url, sentinels, masterName, password, sentinelPassword, tls, ackReplicas } = config.redis;
-  if (!url && !sentinels) return new LocalPurgeBus(apply);
-  const target = url ? { url } : { sentinels, masterName, password, sentinelPassword, tls };
+  const target = redisTargetOf(config);
+  if (!target) return new LocalPurgeBus(apply);
+  const { sentinels, ackReplicas } = config.redis;
   return RedisPurgeBus.open({
     target,
     apply,

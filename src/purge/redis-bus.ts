@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createClient, createSentinel } from '@keyv/redis';
+import type { RedisTarget } from '../config/redis-target.js';
 import { EdgeError } from '../errors.js';
+
+export type { RedisTarget };
 import type { PurgeApplier, PurgeBus, PurgeRequest } from './types.js';
 
 const STREAM = 'imgedge:purges';
@@ -51,16 +54,6 @@ interface BusClient {
   unsubscribe(channel: string): Promise<unknown>;
   destroy(): unknown;
   on(event: string, listener: (...args: any[]) => void): unknown;
-}
-
-/** Where the purge log lives: one Redis server, or the master a set of sentinels names. */
-export interface RedisTarget {
-  url?: string;
-  sentinels?: string[];
-  masterName?: string;
-  password?: string;
-  sentinelPassword?: string;
-  tls?: boolean;
 }
 
 /**

@@ -1,0 +1,246 @@
+/**
+ * The optimization API as Kraken's own Node client drives it (`kraken` on npm, pointed at us):
+ * URL and upload (file, Buffer, stream), lossless and lossy, resize strategies and sets,
+ * conversions, the stored downloads and their expiry, and the errors in Kraken's shape.
+ */
+import assert from 'node:assert/strict';
+import { createReadStream } from 'node:fs';
+import { readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { removeDir, tempDir } from '../helpers/edge.js';
+import { apiConfig, KEY, krakenClient, OTHER_KEY, startApi, type RunningApi } from '../helpers/api.js';
+import { alphaPng, orientedJpeg, photoJpeg } from '../helpers/images.js';
+import { TestOrigin } from '../helpers/origin.js';
+
+async function download(url: string): Promise<{ status: number; type: string | null; body: Buffer }> {
+  const res = await fetch(url);
+  return { status: res.status, type: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) };
+}
+
+async function pixels(img: Buffer): Promise<Buffer> {
+  return sharp(img).raw().toBuffer();
+}
+
+async function post(base: string, route: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(base + route, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+describe('optimization API (Kraken client)', () => {
+  let dir: string;
+  let origin: TestOrigin;
+  let running: RunningApi;
+  let offset = 0;
+  let photo: Buffer;
+
+  before(async () => {
+    dir = await tempDir('imgedge-api-');
+    origin = await TestOrigin.start();
+    photo = await photoJpeg({ width: 1200, height: 800, quality: 95 });
+    origin.set('/photo.jpg', { body: photo, headers: { 'content-type': 'image/jpeg' } });
+    origin.set('/missing.jpg', { status: 404, body: 'no' });
+    running = await startApi(apiConfig(dir, { keys: [{ key: KEY.api_key, secret: KEY.api_secret }, { key: OTHER_KEY.api_key, secret: OTHER_KEY.api_secret, quotaBytes: 1 }] }), () => Date.now() + offset);
+  });
+
+  after(async () => {
+    await running.close();
+    await origin.close();
+    await removeDir(dir);
+  });
+
+  it('url, lossless: the same pixels in fewer bytes, downloadable from kraked_url', async () => {
+    const r = await krakenClient(running.url).url({ url: `${origin.url}/photo.jpg`, wait: true });
+    assert.equal(r.success, true, JSON.stringify(r));
+    assert.equal(r.file_name, 'photo.jpg');
+    assert.equal(r.original_size, photo.length);
+    assert.ok((r.kraked_size as number) < photo.length, `${r.kraked_size} < ${photo.length}`);
+    assert.equal(r.saved_bytes, photo.length - (r.kraked_size as number));
+    assert.equal(r.original_width, 1200);
+    assert.equal(r.original_height, 800);
+    assert.match(r.kraked_url as string, new RegExp(`^${running.url}/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{26}/photo\\.jpg$`));
+    const got = await download(r.kraked_url as string);
+    assert.equal(got.status, 200);
+    assert.equal(got.type, 'image/jpeg');
+    assert.equal(got.body.length, r.kraked_size);
+    assert.ok((await pixels(got.body)).equals(await pixels(photo)), 'lossless keeps every pixel');
+  });
+
+  it('upload from a file path, a Buffer and a stream; lossy is smaller than lossless', async () => {
+    const file = path.join(dir, 'upload.jpg');
+    await writeFile(file, photo);
+    const client = krakenClient(running.url);
+    const fromPath = await client.upload({ file, wait: true, lossy: true });
+    const fromBuffer = await client.upload({ file: { value: photo, filename: 'buffer.jpg' }, wait: true });
+    const fromStream = await client.upload({ file: { value: createReadStream(file), filename: 'stream.jpg' }, wait: true, lossy: true, quality: 60 });
+    for (const r of [fromPath, fromBuffer, fromStream]) {
+      assert.equal(r.success, true, JSON.stringify(r));
+      assert.equal(r.original_size, photo.length);
+    }
+    assert.equal(fromBuffer.file_name, 'buffer.jpg');
+    assert.equal(fromStream.file_name, 'stream.jpg');
+    assert.ok((fromPath.kraked_size as number) < (fromBuffer.kraked_size as number), 'lossy < lossless');
+    const lossy = await download(fromStream.kraked_url as string);
+    const meta = await sharp(lossy.body).metadata();
+    assert.equal(meta.format, 'jpeg');
+    assert.equal(meta.width, 1200);
+  });
+
+  it('resize strategies give the sizes Kraken documents', async () => {
+    const client = krakenClient(running.url);
+    const cases: [Record<string, unknown>, number, number][] = [
+      [{ strategy: 'exact', width: 300, height: 300 }, 300, 300],
+      [{ strategy: 'portrait', height: 200 }, 300, 200],
+      [{ strategy: 'landscape', width: 600 }, 600, 400],
+      [{ strategy: 'auto', width: 300, height: 300 }, 300, 200],
+      [{ strategy: 'fit', width: 300, height: 300 }, 300, 300],
+      [{ strategy: 'crop', width: 100, height: 50 }, 100, 50],
+      [{ strategy: 'square', size: 128 }, 128, 128],
+      [{ strategy: 'fill', width: 300, height: 300, background: '#ff0000' }, 300, 300],
+    ];
+    for (const [resize, w, h] of cases) {
+      const r = await client.url({ url: `${origin.url}/photo.jpg`, wait: true, lossy: true, resize });
+      assert.equal(r.success, true, `${resize.strategy}: ${JSON.stringify(r)}`);
+      assert.deepEqual([r.kraked_width, r.kraked_height], [w, h], String(resize.strategy));
+      const meta = await sharp((await download(r.kraked_url as string)).body).metadata();
+      assert.deepEqual([meta.width, meta.height], [w, h], `${resize.strategy}: the file itself`);
+    }
+    // fill pads with its background: the band above a 300x200 picture in a 300x300 box is red.
+    const filled = await client.url({ url: `${origin.url}/photo.jpg`, wait: true, lossy: true, resize: { strategy: 'fill', width: 300, height: 300, background: '#ff0000' } });
+    const { data } = await sharp((await download(filled.kraked_url as string)).body).raw().toBuffer({ resolveWithObject: true });
+    assert.ok(data[0]! > 200 && data[1]! < 60 && data[2]! < 60, `top-left is red: ${[...data.subarray(0, 3)]}`);
+  });
+
+  it('resize sets answer a results map by id, each its own file', async () => {
+    const r = await krakenClient(running.url).url({
+      url: `${origin.url}/photo.jpg`, wait: true, lossy: true,
+      resize: [{ id: 'thumb', strategy: 'square', size: 64 }, { id: 'half', strategy: 'landscape', width: 600 }],
+    });
+    assert.equal(r.success, true, JSON.stringify(r));
+    const results = r.results as Record<string, Record<string, unknown>>;
+    assert.deepEqual(Object.keys(results).sort(), ['half', 'thumb']);
+    assert.deepEqual([results.thumb!.kraked_width, results.thumb!.kraked_height], [64, 64]);
+    assert.deepEqual([results.half!.kraked_width, results.half!.kraked_height], [600, 400]);
+    assert.notEqual(results.thumb!.kraked_url, results.half!.kraked_url);
+    for (const one of Object.values(results)) assert.equal((await download(one.kraked_url as string)).status, 200);
+  });
+
+  it('convert and webp change the format (and the extension unless kept); transparency survives to PNG', async () => {
+    const client = krakenClient(running.url);
+    const webp = await client.url({ url: `${origin.url}/photo.jpg`, wait: true, webp: true, lossy: true });
+    assert.equal(webp.file_name, 'photo.webp');
+    assert.equal((await download(webp.kraked_url as string)).type, 'image/webp');
+    const kept = await client.url({ url: `${origin.url}/photo.jpg`, wait: true, lossy: true, convert: { format: 'png', keep_extension: true } });
+    assert.equal(kept.file_name, 'photo.jpg');
+    assert.equal((await sharp((await download(kept.kraked_url as string)).body).metadata()).format, 'png');
+    const png = await alphaPng({ width: 200, height: 100 });
+    const fromPng = await client.upload({ file: { value: png, filename: 'alpha.png' }, wait: true, convert: { format: 'webp' } });
+    const out = await sharp((await download(fromPng.kraked_url as string)).body).metadata();
+    assert.equal(out.format, 'webp');
+    assert.equal(out.hasAlpha, true);
+  });
+
+  it('an EXIF-rotated JPEG optimized losslessly still shows upright', async () => {
+    const rotated = await orientedJpeg(6, { width: 200, height: 100 });
+    const r = await krakenClient(running.url).upload({ file: { value: rotated, filename: 'rotated.jpg' }, wait: true });
+    const out = (await download(r.kraked_url as string)).body;
+    assert.equal((await sharp(out).metadata()).orientation, 6, 'the orientation tag is carried over');
+    assert.ok((await sharp(out).rotate().raw().toBuffer()).equals(await sharp(rotated).rotate().raw().toBuffer()));
+  });
+
+  it('user_status counts the bytes optimized per key', async () => {
+    const before = await krakenClient(running.url).userStatus();
+    assert.equal(before.success, true);
+    await krakenClient(running.url).upload({ file: { value: photo, options: { filename: 'count.jpg' } }, wait: true });
+    const afterStatus = await krakenClient(running.url).userStatus();
+    assert.equal((afterStatus.quota_used as number) - (before.quota_used as number), photo.length);
+  });
+
+  it('errors come in Kraken shape with a 4xx and a stable code', async () => {
+    const wrong = await post(running.url, '/v1/url', { auth: { api_key: KEY.api_key, api_secret: 'not-the-secret-at-all' }, url: `${origin.url}/photo.jpg`, wait: true });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.json.success, false);
+    assert.equal(wrong.json.code, 'EDGE_UNAUTHORIZED');
+    const noMode = await post(running.url, '/v1/url', { auth: KEY, url: `${origin.url}/photo.jpg` });
+    assert.equal(noMode.status, 400);
+    assert.match(noMode.json.message as string, /wait/);
+    const badResize = await post(running.url, '/v1/url', { auth: KEY, url: `${origin.url}/photo.jpg`, wait: true, resize: { strategy: 'exact', width: 10 } });
+    assert.equal(badResize.status, 400);
+    assert.match(badResize.json.message as string, /height/);
+    const missing = await post(running.url, '/v1/url', { auth: KEY, url: `${origin.url}/missing.jpg`, wait: true });
+    assert.equal(missing.status, 400);
+    assert.match(missing.json.message as string, /404/);
+    const notImage = await krakenClient(running.url).upload({ file: { value: Buffer.from('hello, not an image'), options: { filename: 'a.txt' } }, wait: true });
+    assert.equal(notImage.success, false);
+    assert.equal(notImage.code, 'EDGE_NOT_AN_IMAGE');
+    const garbage = await fetch(`${running.url}/v1/url`, { method: 'POST', body: '{not json' });
+    assert.equal(garbage.status, 400);
+    assert.equal(((await garbage.json()) as { success: boolean }).success, false);
+    const quota = await krakenClient(running.url, OTHER_KEY).upload({ file: { value: photo, options: { filename: 'q.jpg' } }, wait: true });
+    assert.equal(quota.success, true, 'the first job fits the quota');
+    const over = await post(running.url, '/v1/url', { auth: OTHER_KEY, url: `${origin.url}/photo.jpg`, wait: true });
+    assert.equal(over.status, 403);
+    assert.equal(over.json.code, 'EDGE_QUOTA_EXCEEDED');
+  });
+
+  it('downloads expire after the hour, and the sweeper removes them from the sharded tree', async () => {
+    const r = await krakenClient(running.url).upload({ file: { value: photo, filename: 'expiring.jpg' }, wait: true });
+    assert.equal((await download(r.kraked_url as string)).status, 200);
+    const resultDir = path.join(dir, 'api', ...new URL(r.kraked_url as string).pathname.split('/').slice(1, 5));
+    assert.ok((await readdir(resultDir)).includes('expiring.jpg'));
+    offset = 3600 * 1000 + 1000;
+    try {
+      assert.equal((await download(r.kraked_url as string)).status, 404, 'expired: refused before any sweep');
+      const removed = await running.api.results.sweep();
+      assert.ok(removed >= 1, `${removed} swept`);
+      await assert.rejects(readdir(resultDir), { code: 'ENOENT' });
+    } finally {
+      offset = 0;
+    }
+  });
+});
+
+describe('optimization API limits', () => {
+  let dir: string;
+  let running: RunningApi;
+
+  before(async () => {
+    dir = await tempDir('imgedge-api-limits-');
+    running = await startApi(apiConfig(dir, { allowNetworks: [], maxUploadBytes: 50_000, requestsPerMinute: 5 }));
+  });
+
+  after(async () => {
+    await running.close();
+    await removeDir(dir);
+  });
+
+  it('refuses URLs and callbacks on private addresses unless the operator allows the network', async () => {
+    const loop = await post(running.url, '/v1/url', { auth: KEY, url: 'http://127.0.0.1:9/x.jpg', wait: true });
+    assert.equal(loop.status, 403);
+    assert.equal(loop.json.code, 'EDGE_FORBIDDEN_SOURCE');
+    const named = await post(running.url, '/v1/url', { auth: KEY, url: 'http://localhost:9/x.jpg', wait: true });
+    assert.equal(named.status, 403, 'a name resolving to loopback is refused at connect time');
+    const hook = await krakenClient(running.url).upload({ file: { value: await photoJpeg({ width: 64, height: 64 }), options: { filename: 'a.jpg' } }, callback_url: 'http://10.1.2.3/hook' });
+    assert.equal(hook.success, false);
+    assert.match(hook.message as string, /callback_url/);
+  });
+
+  it('an upload over the cap answers 413; a key past its rate answers 429 with Retry-After', async () => {
+    const big = await photoJpeg({ width: 1200, height: 800, quality: 98 });
+    assert.ok(big.length > 50_000);
+    const tooBig = await krakenClient(running.url).upload({ file: { value: big, options: { filename: 'big.jpg' } }, wait: true });
+    assert.equal(tooBig.success, false);
+    assert.equal(tooBig.code, 'EDGE_ORIGIN_TOO_LARGE');
+    assert.match(tooBig.message as string, /50000 bytes/);
+    const raw = new FormData();
+    raw.append('data', JSON.stringify({ auth: KEY, wait: true }));
+    raw.append('file', new Blob([new Uint8Array(big)]), 'big.jpg');
+    assert.equal((await fetch(`${running.url}/v1/upload`, { method: 'POST', body: raw })).status, 413);
+    let last: Response | undefined;
+    for (let i = 0; i < 7; i++) last = await fetch(`${running.url}/user_status`, { method: 'POST', body: JSON.stringify({ auth: OTHER_KEY }) });
+    for (let i = 0; i < 6; i++) last = await fetch(`${running.url}/v1/url`, { method: 'POST', body: JSON.stringify({ auth: KEY, url: 'http://127.0.0.1:9/x.jpg', wait: true }) });
+    assert.equal(last!.status, 429);
+    assert.ok(Number(last!.headers.get('retry-after')) > 0);
+  });
+});
