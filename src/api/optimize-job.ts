@@ -14,11 +14,13 @@ import { renderVariant } from '../transform/optimize.js';
 import type { EncodePolicy, ImageInfo, TransformLimits } from '../transform/types.js';
 import { paramsFor, requestedFormat, type KrakenOptions, type OutputName, type ResizeSet } from './options.js';
 import { newResultId, safeFileName, type ResultStore } from './results.js';
+import type { S3Writer } from './s3-store.js';
 
 export interface JobDeps {
   limiter: TransformLimiter;
   limits: TransformLimits;
   results: ResultStore;
+  s3: S3Writer;
   /** absolute base of kraked_url, without a trailing slash */
   publicUrl: string;
 }
@@ -45,6 +47,7 @@ export interface JobResult {
 }
 
 const EXTENSIONS: Record<OutputName, string> = { jpeg: 'jpg', png: 'png', gif: 'gif', webp: 'webp', avif: 'avif' };
+const TYPES: Record<OutputName, string> = { jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', avif: 'image/avif' };
 
 /** The output format: the one asked for, else the source's own (TIFF and HEIF become JPEG, or PNG with alpha). */
 function outputFormat(o: KrakenOptions, info: ImageInfo): OutputName {
@@ -91,14 +94,15 @@ export async function runJob(source: Buffer, fileName: string | undefined, o: Kr
     const sameShape = !resize && rendered.format === info.format;
     const body = sameShape && rendered.body.length >= source.length ? source : rendered.body;
     const name = safeFileName(fileName, EXTENSIONS[rendered.format], o.convert?.keep_extension ?? false);
-    const id = newResultId();
-    const rel = await deps.results.put(id, name, body);
+    const kraked_url = o.s3_store
+      ? await deps.s3.put({ options: o.s3_store, objectKey: resize?.storage_path ?? o.s3_store.path ?? name, body, contentType: TYPES[rendered.format] })
+      : `${deps.publicUrl}/${await deps.results.put(newResultId(), name, body)}`;
     outputs.push({
       file_name: name,
       original_size: source.length,
       kraked_size: body.length,
       saved_bytes: source.length - body.length,
-      kraked_url: `${deps.publicUrl}/${rel}`,
+      kraked_url,
       original_width: info.width,
       original_height: info.height,
       ...(resize ? { kraked_width: rendered.width, kraked_height: rendered.height } : {}),

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { EdgeError } from '../errors.js';
 import { parseParams } from '../transform/params.js';
+import { s3Schema } from './s3-store.js';
 import type { ImageInfo, TransformParams } from '../transform/types.js';
 
 const hexColor = z.string().regex(/^#?([0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})$/i, 'a hex colour such as #ffffff');
@@ -56,13 +57,16 @@ export const optionsSchema = z
     auto_orient: z.boolean().default(false),
     preserve_meta: z.array(z.enum(META)).default([]),
     sampling_scheme: z.enum(['4:2:0', '4:2:2', '4:4:4']).optional(),
-    s3_store: z.unknown().optional(),
+    s3_store: s3Schema.optional(),
     dev: z.boolean().optional(),
   })
   .passthrough()
   .superRefine((o, ctx) => {
     if (o.wait !== true && o.callback_url === undefined) ctx.addIssue({ code: 'custom', message: 'give "wait": true or a "callback_url"', path: ['wait'] });
     if (o.wait === true && o.callback_url !== undefined) ctx.addIssue({ code: 'custom', message: '"wait" and "callback_url" exclude each other', path: ['callback_url'] });
+    if (o.s3_store && Array.isArray(o.resize) && o.resize.some((r) => r.storage_path === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'with s3_store, each resize set needs a "storage_path"', path: ['resize'] });
+    }
     if (Array.isArray(o.resize)) {
       const ids = o.resize.map((r) => r.id);
       if (ids.some((id) => id === undefined)) ctx.addIssue({ code: 'custom', message: 'each resize set in an array needs an "id"', path: ['resize'] });

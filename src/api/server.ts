@@ -20,6 +20,7 @@ import { parseOptions, type KrakenOptions } from './options.js';
 import { PendingJobs, type PendingJob } from './pending-jobs.js';
 import { RateLimit } from './rate-limit.js';
 import { newResultId, ResultStore } from './results.js';
+import { S3Writer } from './s3-store.js';
 import { DELIVERY_POLICY, WebhookSender } from './webhook-delivery.js';
 import { BullWebhookQueue, LocalWebhookQueue, type WebhookQueue } from './webhook-queue.js';
 import { redisTargetOf } from '../config/redis-target.js';
@@ -77,6 +78,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
   const keys = await ApiKeys.open(api.keys, path.join(config.cache.dir, 'api-usage.json'));
   const guard = new PublicAddressGuard(parseNetworks(api.allowNetworks));
   const fetcher = new PublicFetcher(guard, config.origin);
+  const s3 = new S3Writer(api.s3.endpoint);
   const rate = new RateLimit(api.requestsPerMinute, now);
   const inspect = sourceInspector(config.limits);
   const sender = new WebhookSender(guard, (key) => keys.signingSecret(key));
@@ -104,6 +106,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
       avifEffort: 4,
     },
     results,
+    s3,
     publicUrl,
   });
 
@@ -113,9 +116,6 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     rate.take(key.key);
     keys.checkQuota(key);
     const options = parseOptions(body);
-    if (options.s3_store !== undefined) {
-      throw new EdgeError('EDGE_BAD_PARAM', 's3_store is not available on this server yet', { param: 's3_store' });
-    }
     return { key, options };
   };
 
