@@ -4,6 +4,8 @@
 //   node nginx/render.mjs NODES=10.0.0.11:8081-8082,10.0.0.12:8081-8082 SERVER_NAMES=img.example.com \
 //        TLS_CERT=/etc/ssl/img.pem TLS_KEY=/etc/ssl/private/img.key ADMIN_NETS=127.0.0.1,10.0.0.0/8 \
 //        > /etc/nginx/conf.d/imgedge.conf
+//   node nginx/render.mjs --api API_NODES=10.0.0.11:8091,10.0.0.12:8091 API_SERVER_NAMES=api.example.com \
+//        API_TLS_CERT=/etc/ssl/api.pem API_TLS_KEY=/etc/ssl/private/api.key > /etc/nginx/conf.d/imgedge-api.conf
 //
 // Template syntax: {{NAME}} must be given; {{NAME=default}} has a default; {{@NAME}} is a list
 // (comma-separated on the command line) and its line is repeated once per value, or dropped when
@@ -14,6 +16,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const TEMPLATE_PATH = fileURLToPath(new URL('./imgedge.conf', import.meta.url));
+/** The optimization API's server (`--api`). */
+export const API_TEMPLATE_PATH = fileURLToPath(new URL('./imgedge-api.conf', import.meta.url));
 
 const TOKEN = /\{\{(@?)([A-Z][A-Z0-9_]*)(?:=([^}]*))?\}\}/g;
 // A value is one nginx word: no whitespace, quotes, `;`, braces, `$` (variables) or `#` (comments),
@@ -87,10 +91,21 @@ export function renderImgedgeConf(values) {
   return render(readFileSync(TEMPLATE_PATH, 'utf8'), withNodesExpanded(values));
 }
 
-const withNodesExpanded = (values) => (values.NODES === undefined ? values : { ...values, NODES: expandPortRanges(values.NODES) });
+/** nginx/imgedge-api.conf rendered (API_NODES may hold port ranges). */
+export function renderApiConf(values) {
+  return render(readFileSync(API_TEMPLATE_PATH, 'utf8'), withNodesExpanded(values));
+}
 
-function cli(args) {
-  const template = readFileSync(TEMPLATE_PATH, 'utf8');
+const withNodesExpanded = (values) => {
+  const out = { ...values };
+  for (const name of ['NODES', 'API_NODES']) if (out[name] !== undefined) out[name] = expandPortRanges(out[name]);
+  return out;
+};
+
+function cli(argv) {
+  const api = argv.includes('--api');
+  const args = argv.filter((a) => a !== '--api');
+  const template = readFileSync(api ? API_TEMPLATE_PATH : TEMPLATE_PATH, 'utf8');
   if (args.includes('--list')) {
     for (const p of placeholders(template)) {
       const def = p.default === undefined ? '(required)' : `default ${JSON.stringify(p.default)}`;

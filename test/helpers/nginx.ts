@@ -88,6 +88,7 @@ export interface NginxOptions {
 
 interface Renderer {
   renderImgedgeConf(values: Record<string, string | string[]>): string;
+  renderApiConf(values: Record<string, string | string[]>): string;
 }
 
 /** nginx/render.mjs, the renderer operators use (it is not compiled, so it is loaded from the repository). */
