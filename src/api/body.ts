@@ -1,4 +1,4 @@
-/** Request bodies of the API: JSON, or multipart with a `data` JSON field and a `file` part (busboy). */
+/** Request bodies of the API: JSON, or multipart with a `data` JSON field and one file part (busboy). */
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import { EdgeError } from '../errors.js';
@@ -54,19 +54,17 @@ export function readUpload(req: IncomingMessage, maxBytes: number): Promise<Uplo
       req.resume(); // drain what is left so the answer can be read
       reject(err);
     };
+    // `data` (Kraken's Node, PHP and Python clients), `body` (its Ruby client).
     bb.on('field', (name, value) => {
-      if (name !== 'data') return;
+      if (name !== 'data' && name !== 'body') return;
       try {
         data = parseJson(value, 'data');
       } catch (err) {
         fail(err as Error);
       }
     });
-    bb.on('file', (name, stream, info) => {
-      if (name !== 'file') {
-        stream.resume();
-        return;
-      }
+    // The one file part, whatever its field is called (`file` in Kraken's clients, `upload` in some others).
+    bb.on('file', (_name, stream, info) => {
       fileName = info.filename;
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));

@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EdgeError } from '../errors.js';
+import { countColours } from '../transform/colours.js';
 import { identify } from '../transform/identify.js';
 import { optimizeJpegLosslessly } from '../transform/lossless-jpeg.js';
 import type { TransformLimiter } from '../transform/limiter.js';
@@ -42,6 +43,8 @@ export interface JobResult {
   /** Kraken's body: one output's fields, or `results` by resize id */
   body: Record<string, unknown>;
   info: ImageInfo;
+  /** distinct colours of the source (undefined past the size counted) */
+  colours: number | undefined;
   outputs: OutputResult[];
   ms: number;
 }
@@ -86,6 +89,8 @@ async function renderOne(source: Buffer, info: ImageInfo, o: KrakenOptions, resi
 export async function runJob(source: Buffer, fileName: string | undefined, o: KrakenOptions, deps: JobDeps): Promise<JobResult> {
   const started = performance.now();
   const info = await identify(source);
+  // Counted beside the rendering (a turn of its own), for the log record only: never a failure.
+  const counting = info.format === 'svg' ? Promise.resolve(undefined) : deps.limiter.run(() => countColours(source, info.width, info.height)).catch(() => undefined);
   const sets: (ResizeSet | undefined)[] = o.resize === undefined ? [undefined] : Array.isArray(o.resize) ? o.resize : [o.resize];
   const outputs: OutputResult[] = [];
   for (const resize of sets) {
@@ -111,5 +116,5 @@ export async function runJob(source: Buffer, fileName: string | undefined, o: Kr
   const body: Record<string, unknown> = Array.isArray(o.resize)
     ? { success: true, results: Object.fromEntries(o.resize.map((r, i) => [r.id!, outputs[i]!])) }
     : { success: true, ...outputs[0]! };
-  return { body, info, outputs, ms: performance.now() - started };
+  return { body, info, colours: await counting, outputs, ms: performance.now() - started };
 }

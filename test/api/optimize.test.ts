@@ -244,3 +244,26 @@ describe('optimization API limits', () => {
     assert.ok(Number(last!.headers.get('retry-after')) > 0);
   });
 });
+
+describe('optimization API restarts', () => {
+  it('keeps serving a stored result after the process restarts, until its hour is up', async () => {
+    const dir = await tempDir('imgedge-api-restart-');
+    try {
+      const first = await startApi(apiConfig(dir));
+      const r = await krakenClient(first.url).upload({ file: { value: await photoJpeg({ width: 200, height: 100 }), filename: 'kept.jpg' }, wait: true });
+      await first.close();
+      let offset = 0;
+      const second = await startApi(apiConfig(dir), () => Date.now() + offset);
+      try {
+        const again = r.kraked_url!.toString().replace(first.url, second.url);
+        assert.equal((await download(again)).status, 200);
+        offset = 3601 * 1000;
+        assert.equal((await download(again)).status, 404);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});
