@@ -424,25 +424,27 @@ function readIfExistsSync(file: string): string {
 }
 
 describe('deploy/imgedge@.service', () => {
-  test('systemd-analyze verify finds nothing to say about the unit', async (t) => {
-    const bin = which('systemd-analyze');
-    // Not installed: skip (in a container too). Under CI the test runs only where the binary is.
-    if (!bin) return t.skip('systemd-analyze is not installed (apt-get install -y systemd)');
-    // A template is verified as one of its instances; verify also checks that ExecStart's program
-    // exists, so it points at this node where /usr/bin/node is missing.
-    const work = await tempDir('imgedge-unit-');
-    const unit = path.join(work, 'imgedge@8081.service');
-    const text = await readFile(UNIT, 'utf8');
-    await writeFile(unit, existsSync('/usr/bin/node') ? text : text.replace('ExecStart=/usr/bin/node ', `ExecStart=${process.execPath} `));
-    try {
-      const r = run(bin, ['verify', unit], { timeoutMs: 30_000 });
-      const aboutUnit = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes('imgedge@'));
-      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-      assert.deepEqual(aboutUnit, [], 'no warning about the unit');
-    } finally {
-      await removeDir(work);
-    }
-  });
+  for (const [file, instance] of [[UNIT, 'imgedge@8081.service'], [path.join(ROOT, 'deploy', 'imgedge-worker.service'), 'imgedge-worker.service']] as const) {
+    test(`systemd-analyze verify finds nothing to say about ${path.basename(file)}`, async (t) => {
+      const bin = which('systemd-analyze');
+      // Not installed: skip (in a container too). Under CI the test runs only where the binary is.
+      if (!bin) return t.skip('systemd-analyze is not installed (apt-get install -y systemd)');
+      // A template is verified as one of its instances; verify also checks that ExecStart's program
+      // exists, so it points at this node where /usr/bin/node is missing.
+      const work = await tempDir('imgedge-unit-');
+      const unit = path.join(work, instance);
+      const text = await readFile(file, 'utf8');
+      await writeFile(unit, existsSync('/usr/bin/node') ? text : text.replace('ExecStart=/usr/bin/node ', `ExecStart=${process.execPath} `));
+      try {
+        const r = run(bin, ['verify', unit], { timeoutMs: 30_000 });
+        const aboutUnit = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes(instance.replace(/@.*$/, '@')));
+        assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+        assert.deepEqual(aboutUnit, [], 'no warning about the unit');
+      } finally {
+        await removeDir(work);
+      }
+    });
+  }
 
   test('deploy/env.example and the config file of docs/OPERATIONS.md load with the edge’s own loader, as instance 8081 of the unit', async () => {
     const doc = await readFile(path.join(ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
