@@ -79,7 +79,16 @@ export class BullWebhookQueue implements WebhookQueue {
         await job.log(JSON.stringify(attempt));
         if (attempt.error) throw new Error(attempt.error);
       },
-      { connection: connection as unknown as ConnectionOptions, concurrency, autorun: true },
+      {
+        connection: connection as unknown as ConnectionOptions,
+        concurrency,
+        autorun: true,
+        // A delivery takes at most 10 s, so a 20 s lock is never lost to a slow receiver. A job
+        // whose worker died, or that was in flight when Redis restarted, is picked up again
+        // within about 25 s rather than BullMQ's default minute.
+        lockDuration: 20_000,
+        stalledInterval: 5_000,
+      },
     );
     this.worker.on('error', this.onError);
     return this.worker;

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { removeDir, tempDir } from '../helpers/edge.js';
 import { apiConfig, KEY, krakenClient, OTHER_KEY, startApi, type RunningApi } from '../helpers/api.js';
+import { corruptJpeg } from '../helpers/hostile.js';
 import { alphaPng, orientedJpeg, photoJpeg } from '../helpers/images.js';
 import { TestOrigin } from '../helpers/origin.js';
 
@@ -147,6 +148,15 @@ describe('optimization API (Kraken client)', () => {
     const out = (await download(r.kraked_url as string)).body;
     assert.equal((await sharp(out).metadata()).orientation, 6, 'the orientation tag is carried over');
     assert.ok((await sharp(out).rotate().raw().toBuffer()).equals(await sharp(rotated).rotate().raw().toBuffer()));
+  });
+
+  it('a damaged JPEG answers 422 in Kraken shape, lossless (jpegtran) or lossy (sharp)', async () => {
+    const damaged = corruptJpeg();
+    for (const lossy of [false, true]) {
+      const r = await krakenClient(running.url).upload({ file: { value: damaged, filename: 'damaged.jpg' }, wait: true, lossy });
+      assert.equal(r.success, false, `lossy ${lossy}: ${JSON.stringify(r)}`);
+      assert.equal(r.code, 'EDGE_BAD_IMAGE', `lossy ${lossy}: ${r.message}`);
+    }
   });
 
   it('user_status counts the bytes optimized per key', async () => {
