@@ -6,12 +6,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EdgeError } from '../errors.js';
-import { countColours } from '../transform/colours.js';
 import { identify } from '../transform/identify.js';
 import { optimizeJpegLosslessly } from '../transform/lossless-jpeg.js';
 import type { TransformLimiter } from '../transform/limiter.js';
 import { chooseOutput } from '../transform/negotiate.js';
 import { renderVariant } from '../transform/optimize.js';
+import { distinctColoursInWorker } from '../transform/quality-pool.js';
 import type { EncodePolicy, ImageInfo, TransformLimits } from '../transform/types.js';
 import { paramsFor, requestedFormat, type KrakenOptions, type OutputName, type ResizeSet } from './options.js';
 import { newResultId, safeFileName, type ResultStore } from './results.js';
@@ -89,8 +89,9 @@ async function renderOne(source: Buffer, info: ImageInfo, o: KrakenOptions, resi
 export async function runJob(source: Buffer, fileName: string | undefined, o: KrakenOptions, deps: JobDeps): Promise<JobResult> {
   const started = performance.now();
   const info = await identify(source);
-  // Counted beside the rendering (a turn of its own), for the log record only: never a failure.
-  const counting = info.format === 'svg' ? Promise.resolve(undefined) : deps.limiter.run(() => countColours(source, info.width, info.height)).catch(() => undefined);
+  // Counted beside the rendering, for the log record only (never a failure), on the worker
+  // threads, whose number bounds it: it takes no transform turn, so it never refuses its own job one.
+  const counting = info.format === 'svg' ? Promise.resolve(undefined) : distinctColoursInWorker(source, info.width, info.height).catch(() => undefined);
   const sets: (ResizeSet | undefined)[] = o.resize === undefined ? [undefined] : Array.isArray(o.resize) ? o.resize : [o.resize];
   const outputs: OutputResult[] = [];
   for (const resize of sets) {

@@ -17,7 +17,7 @@ import { sendApiError, sendJson } from './errors.js';
 import { ApiKeys, type ApiKey } from './keys.js';
 import { runJob, type JobDeps, type JobResult } from './optimize-job.js';
 import { parseOptions, type KrakenOptions } from './options.js';
-import { PendingJobs, type PendingJob } from './pending-jobs.js';
+import { CallbackJobs, type CallbackJob } from './callback-jobs.js';
 import { RateLimit } from './rate-limit.js';
 import { newResultId, ResultStore } from './results.js';
 import { S3Writer } from './s3-store.js';
@@ -92,8 +92,6 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
   } else {
     webhooks = await LocalWebhookQueue.open(path.join(config.cache.dir, 'api-webhooks'), sender, policy);
   }
-  const pending = await PendingJobs.open(path.join(config.cache.dir, 'api-pending'));
-  const background = new Set<Promise<void>>();
   let publicUrl = api.publicUrl?.replace(/\/+$/, '') ?? '';
   const jobDeps = (): JobDeps => ({
     limiter: opts.limiter,
@@ -134,36 +132,33 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     if (res) sendJson(res, 200, job.body);
   };
 
-  /** A callback job: optimized in the background, its result (or its error) queued for delivery, then forgotten here. */
-  const runPending = (job: PendingJob): void => {
-    const work = (async () => {
-      let options: KrakenOptions;
-      try {
-        options = parseOptions(job.options);
-      } catch (err) {
-        // Checked when it was accepted: only a record from another version can fail here.
-        logger.error({ err, id: job.id }, 'pending callback job unreadable; dropped');
-        return pending.remove(job.id);
-      }
-      let body: Record<string, unknown>;
-      try {
-        const key = { key: job.key };
-        const source = job.upload ?? (await fetcher.get(options.url!, inspect)).body;
-        const name = job.fileName ?? (options.url ? decodeURIComponent(path.posix.basename(new URL(options.url).pathname)) : undefined);
-        const result = await runJob(source, name, options, jobDeps());
-        finish(undefined, key, options, result, job.upload ? 'upload' : 'url');
-        body = { id: job.id, ...result.body };
-      } catch (err) {
-        const e = err instanceof EdgeError ? err : new EdgeError('EDGE_INTERNAL', 'internal error');
-        if (!(err instanceof EdgeError)) logger.error({ err, id: job.id }, 'callback job failed');
-        body = { id: job.id, success: false, message: e.message, code: e.code };
-      }
-      await webhooks.enqueue({ id: job.id, key: job.key, callbackUrl: options.callback_url!, body });
-      await pending.remove(job.id);
-    })().catch((err: unknown) => logger.error({ err, id: job.id }, 'callback job could not be queued; it stays pending until the next start'));
-    background.add(work);
-    void work.finally(() => background.delete(work));
+  /** A callback job: optimized, its result (or its error) queued for delivery. */
+  const runCallbackJob = async (job: CallbackJob): Promise<void> => {
+    let options: KrakenOptions;
+    try {
+      options = parseOptions(job.options);
+    } catch (err) {
+      // Checked when it was accepted: only a record from another version can fail here.
+      logger.error({ err, id: job.id }, 'callback job unreadable; dropped');
+      return;
+    }
+    let body: Record<string, unknown>;
+    try {
+      const source = job.upload ?? (await fetcher.get(options.url!, inspect)).body;
+      const name = job.fileName ?? (options.url ? decodeURIComponent(path.posix.basename(new URL(options.url).pathname)) : undefined);
+      const result = await runJob(source, name, options, jobDeps());
+      finish(undefined, { key: job.key }, options, result, job.upload ? 'upload' : 'url');
+      body = { id: job.id, ...result.body };
+    } catch (err) {
+      if (err instanceof EdgeError && err.code === 'EDGE_BUSY') throw err; // waits for a turn, then runs again
+      const e = err instanceof EdgeError ? err : new EdgeError('EDGE_INTERNAL', 'internal error');
+      if (!(err instanceof EdgeError)) logger.error({ err, id: job.id }, 'callback job failed');
+      body = { id: job.id, success: false, message: e.message, code: e.code };
+    }
+    await webhooks.enqueue({ id: job.id, key: job.key, callbackUrl: options.callback_url!, body });
   };
+  const callbackJobs = await CallbackJobs.open(path.join(config.cache.dir, 'api-pending'), api.callbackConcurrency, runCallbackJob, (err, id) =>
+    logger.error({ err, id }, 'callback job could not be queued for delivery; it runs again at the next start'));
 
   /** wait: the answer now; callback_url: the id now, the answer to the callback later. */
   const answer = async (res: ServerResponse, key: ApiKey, options: KrakenOptions, body: unknown, source: () => Promise<{ bytes: Buffer; name: string | undefined }>, upload?: { bytes: Buffer; name: string | undefined }) => {
@@ -180,10 +175,9 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
         throw new EdgeError('EDGE_BAD_PARAM', `callback_url refused: ${(err as Error).message}`, { param: 'callback_url' });
       }
       const { auth: _auth, ...rest } = body as Record<string, unknown>;
-      const job: PendingJob = { id: newResultId(), key: key.key, options: rest, ...(upload?.name ? { fileName: upload.name } : {}), ...(upload ? { upload: upload.bytes } : {}) };
-      await pending.add(job);
-      sendJson(res, 200, { id: job.id });
-      runPending(job);
+      const id = newResultId();
+      await callbackJobs.add({ id, key: key.key, options: rest, ...(upload?.name ? { fileName: upload.name } : {}), ...(upload ? { upload: upload.bytes } : {}) });
+      sendJson(res, 200, { id });
       return;
     }
     const { bytes, name } = await source();
@@ -261,9 +255,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     results,
     keys,
     webhooks,
-    async settled() {
-      while (background.size > 0) await Promise.all(background);
-    },
+    settled: () => callbackJobs.settled(),
     async listen() {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -273,13 +265,14 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
       if (!publicUrl) publicUrl = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
       results.start(api.sweepIntervalSeconds * 1000);
       // Callback jobs accepted before a restart and not yet queued for delivery.
-      for (const job of await pending.all()) runPending(job);
+      const resumed = await callbackJobs.resume();
+      if (resumed > 0) logger.info({ jobs: resumed }, 'resuming callback jobs accepted before the restart');
       return address;
     },
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      while (background.size > 0) await Promise.all(background);
+      await callbackJobs.close();
       await webhooks.close();
       await sender.close();
       await results.close();

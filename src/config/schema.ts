@@ -192,6 +192,8 @@ export const configSchema = z
         maxUploadBytes: z.number().int().min(1).default(32 * MiB),
         /** requests per key per minute; more answer 429 */
         requestsPerMinute: z.number().int().min(1).default(600),
+        /** callback jobs optimized at once per process (the rest wait on disk) */
+        callbackConcurrency: z.number().int().min(1).default(2),
         s3: z
           .object({
             /** an S3-compatible store (MinIO, Ceph, R2) for s3_store; unset: AWS S3 */

@@ -9,14 +9,24 @@ import type { PerImageEncoding, PerImageTask } from './types.js';
 
 let pool: Piscina | undefined;
 
-export async function encodeInWorker(task: PerImageTask): Promise<PerImageEncoding> {
+function workers(): Piscina {
   pool ??= new Piscina({
     filename: new URL('./quality-worker.js', import.meta.url).href,
     maxThreads: os.availableParallelism(),
     minThreads: 0,
     idleTimeout: 30_000,
   });
-  const result = (await pool.run(task)) as PerImageEncoding;
+  return pool;
+}
+
+/** Distinct colours of an image up to `maxPixels` (colours.ts), counted on a worker thread. */
+export async function distinctColoursInWorker(source: Buffer, width: number, height: number, maxPixels = 12_000_000): Promise<number | undefined> {
+  if (width * height > maxPixels) return undefined;
+  return (await workers().run({ source, width, height, maxPixels }, { name: 'distinctColours' })) as number | undefined;
+}
+
+export async function encodeInWorker(task: PerImageTask): Promise<PerImageEncoding> {
+  const result = (await workers().run(task)) as PerImageEncoding;
   return { ...result, body: Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength) };
 }
 

@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { removeDir, tempDir } from '../helpers/edge.js';
 import { apiConfig, KEY, krakenClient, OTHER_KEY, startApi, type RunningApi } from '../helpers/api.js';
-import { corruptJpeg } from '../helpers/hostile.js';
+import { claimedJpeg, corruptJpeg } from '../helpers/hostile.js';
+import { TransformLimiter } from '../../src/transform/limiter.js';
 import { alphaPng, orientedJpeg, photoJpeg } from '../helpers/images.js';
 import { TestOrigin } from '../helpers/origin.js';
 
@@ -252,6 +253,70 @@ describe('optimization API limits', () => {
     for (let i = 0; i < 6; i++) last = await fetch(`${running.url}/v1/url`, { method: 'POST', body: JSON.stringify({ auth: KEY, url: 'http://127.0.0.1:9/x.jpg', wait: true }) });
     assert.equal(last!.status, 429);
     assert.ok(Number(last!.headers.get('retry-after')) > 0);
+  });
+});
+
+describe('optimization API guards', () => {
+  let dir: string;
+  let origin: TestOrigin;
+
+  before(async () => {
+    dir = await tempDir('imgedge-api-guards-');
+    origin = await TestOrigin.start();
+  });
+
+  after(async () => {
+    await origin.close();
+    await removeDir(dir);
+  });
+
+  it('a redirect to an address outside the allowed networks is refused before it is followed', async () => {
+    const running = await startApi(apiConfig(dir, { allowNetworks: ['127.0.0.1/32'] }));
+    try {
+      const port = new URL(origin.url).port;
+      origin.set('/hop.jpg', { status: 302, headers: { location: `http://127.0.0.2:${port}/photo.jpg` }, body: '' });
+      origin.set('/photo.jpg', { body: await photoJpeg({ width: 64, height: 64 }), headers: { 'content-type': 'image/jpeg' } });
+      const direct = await post(running.url, '/v1/url', { auth: KEY, url: `${origin.url}/photo.jpg`, wait: true });
+      assert.equal(direct.status, 200, JSON.stringify(direct.json));
+      const hop = await post(running.url, '/v1/url', { auth: KEY, url: `${origin.url}/hop.jpg`, wait: true });
+      assert.equal(hop.status, 403, JSON.stringify(hop.json));
+      assert.equal(hop.json.code, 'EDGE_FORBIDDEN_SOURCE');
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('a source claiming more pixels than allowed is refused from its header (422)', async () => {
+    const running = await startApi(apiConfig(dir));
+    try {
+      const r = await krakenClient(running.url).upload({ file: { value: await claimedJpeg(30_000, 30_000), filename: 'huge.jpg' }, wait: true });
+      assert.equal(r.success, false);
+      assert.equal(r.code, 'EDGE_IMAGE_TOO_LARGE');
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('when the transform queue shared with the edge is full, it answers 503 with Retry-After', async () => {
+    // One turn and no waiting line: a second optimization at once is refused.
+    const running = await startApi(apiConfig(dir), undefined, new TransformLimiter(1, 0));
+    try {
+      const photo = await photoJpeg({ width: 1600, height: 1200, quality: 95 });
+      const send = () => {
+        const form = new FormData();
+        form.append('data', JSON.stringify({ auth: KEY, wait: true, lossy: true, quality: 70 }));
+        form.append('file', new Blob([new Uint8Array(photo)]), 'busy.jpg');
+        return fetch(`${running.url}/v1/upload`, { method: 'POST', body: form });
+      };
+      const answers = await Promise.all([send(), send(), send()]);
+      const busy = answers.filter((a) => a.status === 503);
+      assert.ok(busy.length >= 1, `statuses ${answers.map((a) => a.status).join(', ')}`);
+      assert.ok(Number(busy[0]!.headers.get('retry-after')) >= 1);
+      assert.equal(((await busy[0]!.json()) as { code: string }).code, 'EDGE_BUSY');
+      assert.ok(answers.some((a) => a.status === 200), 'the one with the turn is answered');
+    } finally {
+      await running.close();
+    }
   });
 });
 

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { signature } from '../../src/api/webhook-delivery.js';
 import { BullWebhookQueue } from '../../src/api/webhook-queue.js';
+import { TransformLimiter } from '../../src/transform/limiter.js';
 import { removeDir, tempDir } from '../helpers/edge.js';
 import { apiConfig, KEY, krakenClient, OTHER_KEY, Receiver, startApi } from '../helpers/api.js';
 import { photoJpeg } from '../helpers/images.js';
@@ -127,6 +128,23 @@ for (const mode of ['in-process', 'redis'] as const) {
         assert.equal(receiver.received.length, 3, 'no fourth try');
       } finally {
         receiver.failFirst = 0;
+        await running.close();
+        receiver.received.length = 0;
+      }
+    });
+
+    it('a burst of callback jobs waits for transform turns instead of failing, and every one is delivered', async (t) => {
+      if (mode === 'redis' && !redis) return t.skip('redis-server is not installed');
+      // One transform at a time and no waiting line: any two at once would refuse one (EDGE_BUSY).
+      const running = await startApi(apiConfig(dir, { webhooks: { backoffMs: 150 }, callbackConcurrency: 3 }, redis ? { redis: { url: redis.url } } : {}), undefined, new TransformLimiter(1, 0));
+      try {
+        const client = krakenClient(running.url);
+        const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => client.upload({ file: { value: photo, filename: `burst${i}.jpg` }, callback_url: receiver.url, lossy: true, quality: 70 })));
+        const got = await receiver.until(6, 60_000);
+        const bodies = got.map((g) => JSON.parse(g.body) as { id: string; success: boolean; code?: string });
+        assert.deepEqual(bodies.map((b) => b.id).sort(), answers.map((a) => a.id as string).sort());
+        assert.deepEqual(bodies.filter((b) => !b.success), [], 'none failed for want of a turn');
+      } finally {
         await running.close();
         receiver.received.length = 0;
       }

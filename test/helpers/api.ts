@@ -33,8 +33,8 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-export async function startApi(config: Config, now?: () => number): Promise<RunningApi> {
-  const api = await createApiServer(config, createLogger(config.log.level), { limiter: new TransformLimiter(4, 16), ...(now ? { now } : {}) });
+export async function startApi(config: Config, now?: () => number, limiter = new TransformLimiter(4, 16)): Promise<RunningApi> {
+  const api = await createApiServer(config, createLogger(config.log.level), { limiter, ...(now ? { now } : {}) });
   const address = await api.listen();
   return { url: `http://127.0.0.1:${address.port}`, api, close: () => api.close() };
 }
