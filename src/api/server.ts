@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.js';
 import { EdgeError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { parseNetworks, PublicAddressGuard, PublicFetcher } from '../origin/public-fetch.js';
+import { transformLimitsOf } from '../optimize/limits.js';
 import { sourceInspector } from '../transform/identify.js';
 import type { TransformLimiter } from '../transform/limiter.js';
 import { readJson, readUpload } from './body.js';
@@ -95,14 +96,8 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
   let publicUrl = api.publicUrl?.replace(/\/+$/, '') ?? '';
   const jobDeps = (): JobDeps => ({
     limiter: opts.limiter,
-    limits: {
-      maxOutputDimension: config.limits.maxOutputDimension,
-      maxSourcePixels: config.limits.maxSourcePixels,
-      maxOutputPixels: config.limits.maxOutputPixels,
-      timeoutSeconds: config.limits.transformTimeoutSeconds,
-      maxFrames: config.limits.maxFrames,
-      avifEffort: 4,
-    },
+    // An API caller waits for one result, not a page of them: AVIF gets a little more effort.
+    limits: transformLimitsOf(config, 4),
     results,
     s3,
     publicUrl,

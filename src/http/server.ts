@@ -24,6 +24,7 @@ import { KnownVariants, type KnownVariant } from './known-variants.js';
 import type { RequestLog } from './request-log.js';
 import { sendError } from './respond.js';
 import type { Source } from '../optimize/source.js';
+import { transformLimitsOf } from '../optimize/limits.js';
 import { SiteRegistry } from '../optimize/sites.js';
 import type { Variant } from '../optimize/variant.js';
 
@@ -81,14 +82,8 @@ export function createEdgeServer(
     metrics,
     flights: new SingleFlight<Source>(),
     variantFlights: new SingleFlight<Variant>(),
-    limits: {
-      maxOutputDimension: config.limits.maxOutputDimension,
-      maxSourcePixels: config.limits.maxSourcePixels,
-      maxOutputPixels: config.limits.maxOutputPixels,
-      timeoutSeconds: config.limits.transformTimeoutSeconds,
-      maxFrames: config.limits.maxFrames,
-      avifEffort: 2,
-    },
+    // A site's formats.avifEffort replaces this per request (optimize/variant.ts).
+    limits: transformLimitsOf(config, 2),
     inspectSource: sourceInspector(config.limits),
     observeTransform: (format, seconds) => metrics.transformSeconds.observe({ format }, seconds),
     async storeEntry(entry, startedAt) {

@@ -160,6 +160,21 @@ describe('optimization API (Kraken client)', () => {
     }
   });
 
+  it('sampling_scheme sets the chroma subsampling; preserve_meta profile keeps the ICC profile', async () => {
+    const client = krakenClient(running.url);
+    for (const scheme of ['4:4:4', '4:2:0']) {
+      const r = await client.url({ url: `${origin.url}/photo.jpg`, wait: true, lossy: true, quality: 80, sampling_scheme: scheme });
+      assert.equal((await sharp((await download(r.kraked_url as string)).body).metadata()).chromaSubsampling, scheme);
+    }
+    const withProfile = await sharp(photo).withIccProfile('p3').jpeg({ quality: 95 }).toBuffer();
+    for (const lossy of [false, true]) {
+      const kept = await client.upload({ file: { value: withProfile, filename: 'p3.jpg' }, wait: true, lossy, preserve_meta: ['profile'] });
+      const dropped = await client.upload({ file: { value: withProfile, filename: 'p3.jpg' }, wait: true, lossy });
+      assert.ok((await sharp((await download(kept.kraked_url as string)).body).metadata()).icc, `lossy ${lossy}: the profile is kept`);
+      assert.equal((await sharp((await download(dropped.kraked_url as string)).body).metadata()).icc, undefined, `lossy ${lossy}: stripped by default`);
+    }
+  });
+
   it('user_status counts the bytes optimized per key', async () => {
     const before = await krakenClient(running.url).userStatus();
     assert.equal(before.success, true);
