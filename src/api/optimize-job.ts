@@ -22,6 +22,8 @@ export interface JobDeps {
   limits: TransformLimits;
   results: ResultStore;
   s3: S3Writer;
+  /** count the source's distinct colours (for the log record) */
+  countColours: boolean;
   /** absolute base of kraked_url, without a trailing slash */
   publicUrl: string;
 }
@@ -91,7 +93,7 @@ export async function runJob(source: Buffer, fileName: string | undefined, o: Kr
   const info = await identify(source);
   // Counted beside the rendering, for the log record only (never a failure), on the worker
   // threads, whose number bounds it: it takes no transform turn, so it never refuses its own job one.
-  const counting = info.format === 'svg' ? Promise.resolve(undefined) : distinctColoursInWorker(source, info.width, info.height).catch(() => undefined);
+  const counting = !deps.countColours || info.format === 'svg' ? Promise.resolve(undefined) : distinctColoursInWorker(source, info.width, info.height).catch(() => undefined);
   const sets: (ResizeSet | undefined)[] = o.resize === undefined ? [undefined] : Array.isArray(o.resize) ? o.resize : [o.resize];
   const outputs: OutputResult[] = [];
   for (const resize of sets) {

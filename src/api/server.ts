@@ -100,6 +100,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     limits: transformLimitsOf(config, 4),
     results,
     s3,
+    countColours: api.countColours,
     publicUrl,
   });
 

@@ -192,6 +192,11 @@ export const configSchema = z
         maxUploadBytes: z.number().int().min(1).default(32 * MiB),
         /** requests per key per minute; more answer 429 */
         requestsPerMinute: z.number().int().min(1).default(600),
+        /**
+         * count each source's distinct colours for the log record (docs/API.md): a second decode,
+         * about a quarter of the CPU of a small lossy JPEG job
+         */
+        countColours: z.boolean().default(true),
         /** callback jobs optimized at once per process (the rest wait on disk) */
         callbackConcurrency: z.number().int().min(1).default(2),
         s3: z
