@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EdgeError } from '../errors.js';
+import { isCleanOriginal } from '../transform/clean-original.js';
 import { identify } from '../transform/identify.js';
 import { optimizeJpegLosslessly } from '../transform/lossless-jpeg.js';
 import type { TransformLimiter } from '../transform/limiter.js';
@@ -84,7 +85,7 @@ async function renderOne(source: Buffer, info: ImageInfo, o: KrakenOptions, resi
   const params = paramsFor(o, resize, info, format);
   const out = chooseOutput(params, info, undefined, { avif: true, avifMaxDimension: Number.MAX_SAFE_INTEGER });
   const { result } = await renderVariant(source, info, params, out, deps.limits, policyOf(o));
-  return { body: result.body, format: result.format === 'jpeg' ? 'jpeg' : result.format, width: result.width, height: result.height };
+  return { body: result.body, format: result.format, width: result.width, height: result.height };
 }
 
 /** Runs the job: every output rendered under the shared limiter, stored, described. */
@@ -98,9 +99,10 @@ export async function runJob(source: Buffer, fileName: string | undefined, o: Kr
   const outputs: OutputResult[] = [];
   for (const resize of sets) {
     const rendered = await deps.limiter.run(() => renderOne(source, info, o, resize, deps));
-    // Never larger: without a resize or a new format, the source's own bytes win a tie or a loss.
+    // Never larger: without a resize or a new format, the source's own bytes win a tie or a loss,
+    // if they carry nothing but the image (metadata the caller did not keep must not come back).
     const sameShape = !resize && rendered.format === info.format;
-    const body = sameShape && rendered.body.length >= source.length ? source : rendered.body;
+    const body = sameShape && rendered.body.length >= source.length && isCleanOriginal(info, source) ? source : rendered.body;
     const name = safeFileName(fileName, EXTENSIONS[rendered.format], o.convert?.keep_extension ?? false);
     const kraked_url = o.s3_store
       ? await deps.s3.put({ options: o.s3_store, objectKey: resize?.storage_path ?? o.s3_store.path ?? name, body, contentType: TYPES[rendered.format] })
