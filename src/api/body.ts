@@ -35,6 +35,11 @@ export interface Upload {
 
 /** The multipart body: the file is held in memory up to `maxBytes` (413 past it, read no further). */
 export function readUpload(req: IncomingMessage, maxBytes: number): Promise<Upload> {
+  return readForm(req, maxBytes, true) as Promise<Upload>;
+}
+
+/** readUpload, where the file part may be absent (the web optimizer's URL form). */
+export function readForm(req: IncomingMessage, maxBytes: number, fileRequired: boolean): Promise<Omit<Upload, 'file'> & { file?: Buffer }> {
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -77,8 +82,8 @@ export function readUpload(req: IncomingMessage, maxBytes: number): Promise<Uplo
     bb.on('close', () => {
       if (failed) return;
       if (data === undefined) return reject(new EdgeError('EDGE_BAD_PARAM', 'the "data" field with the JSON options is missing', { param: 'data' }));
-      if (!file || file.length === 0) return reject(new EdgeError('EDGE_BAD_PARAM', 'the "file" part is missing or empty', { param: 'file' }));
-      resolve({ data, file, fileName });
+      if (fileRequired && (!file || file.length === 0)) return reject(new EdgeError('EDGE_BAD_PARAM', 'the "file" part is missing or empty', { param: 'file' }));
+      resolve({ data, ...(file ? { file } : {}), fileName });
     });
     req.pipe(bb);
   });

@@ -78,6 +78,11 @@ export class ApiKeys {
     return record && (record.secret ?? record.hash.toString('hex'));
   }
 
+  /** A configured key by name (without authentication: for work the edge counts itself, the web optimizer's). */
+  known(key: string): ApiKey | undefined {
+    return this.byKey.get(key);
+  }
+
   used(key: string): { bytes: number; requests: number } {
     return this.usage[key] ?? { bytes: 0, requests: 0 };
   }

@@ -25,8 +25,10 @@ export interface JobDeps {
   s3: S3Writer;
   /** count the source's distinct colours (for the log record) */
   countColours: boolean;
-  /** absolute base of kraked_url, without a trailing slash */
+  /** base of kraked_url, without a trailing slash (absolute for the API, a path for the web optimizer) */
   publicUrl: string;
+  /** the owner the stored results are readable by (the web optimizer's session); none for the API */
+  owner?: string;
 }
 
 export interface OutputResult {
@@ -106,7 +108,7 @@ export async function runJob(source: Buffer, fileName: string | undefined, o: Kr
     const name = safeFileName(fileName, EXTENSIONS[rendered.format], o.convert?.keep_extension ?? false);
     const kraked_url = o.s3_store
       ? await deps.s3.put({ options: o.s3_store, objectKey: resize?.storage_path ?? o.s3_store.path ?? name, body, contentType: TYPES[rendered.format] })
-      : `${deps.publicUrl}/${await deps.results.put(newResultId(), name, body)}`;
+      : `${deps.publicUrl}/${await deps.results.put(newResultId(), name, body, deps.owner)}`;
     outputs.push({
       file_name: name,
       original_size: source.length,

@@ -10,6 +10,8 @@ import path from 'node:path';
 
 const ID = /^[0-9a-f]{32}$/;
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+/** Beside a result that has an owner (never a valid result name: it starts with a dot). */
+const OWNER_FILE = '.owner';
 
 export interface StoredResult {
   body: Buffer;
@@ -44,19 +46,21 @@ export class ResultStore {
     return path.join(id.slice(0, 2), id.slice(2, 4), id.slice(4, 6), id.slice(6));
   }
 
-  async put(id: string, fileName: string, body: Buffer): Promise<string> {
+  /** `owner` (a session's hash, the web optimizer's) makes the result readable by that owner only. */
+  async put(id: string, fileName: string, body: Buffer, owner?: string): Promise<string> {
     if (!ID.test(id) || !SAFE_NAME.test(fileName)) throw new Error(`bad result id or name: ${id}/${fileName}`);
     const rel = path.join(ResultStore.relativeDir(id), fileName);
     const dir = path.join(this.dir, ResultStore.relativeDir(id));
     await mkdir(dir, { recursive: true });
     const tmp = path.join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
+    if (owner !== undefined) await writeFile(path.join(dir, OWNER_FILE), owner);
     await writeFile(tmp, body);
     await rename(tmp, path.join(dir, fileName));
     return rel.split(path.sep).join('/');
   }
 
-  /** A result by its URL path (dd/73/22/<rest>/<name>); undefined when unknown or expired. */
-  async get(urlPath: string): Promise<StoredResult | undefined> {
+  /** A result by its URL path (dd/73/22/<rest>/<name>); undefined when unknown, expired, or another owner's. */
+  async get(urlPath: string, owner?: string): Promise<StoredResult | undefined> {
     const parts = urlPath.replace(/^\/+/, '').split('/');
     if (parts.length !== 5) return undefined;
     const [a, b, c, rest, name] = parts as [string, string, string, string, string];
@@ -66,6 +70,8 @@ export class ResultStore {
     try {
       const age = this.now() - (await stat(dir)).mtimeMs;
       if (age > this.ttlMs) return undefined;
+      const ownedBy = await readFile(path.join(dir, OWNER_FILE), 'utf8').catch(() => undefined);
+      if (ownedBy !== owner) return undefined;
       return { body: await readFile(path.join(dir, name)), remainingMs: this.ttlMs - age };
     } catch {
       return undefined;

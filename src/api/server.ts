@@ -15,6 +15,7 @@ import { sourceInspector } from '../transform/identify.js';
 import type { TransformLimiter } from '../transform/limiter.js';
 import { readJson, readUpload } from './body.js';
 import { sendApiError, sendJson } from './errors.js';
+import { WebInterface } from './web-interface.js';
 import { ApiKeys, type ApiKey } from './keys.js';
 import { runJob, type JobDeps, type JobResult } from './optimize-job.js';
 import { parseOptions, type KrakenOptions } from './options.js';
@@ -31,6 +32,8 @@ const DOWNLOAD_TYPES: Record<string, string> = { jpg: 'image/jpeg', jpeg: 'image
 export interface ApiServer {
   server: http.Server;
   results: ResultStore;
+  /** the web optimizer's results (12 h, one browser session each) */
+  webResults: ResultStore;
   keys: ApiKeys;
   webhooks: WebhookQueue;
   /** resolves when the callback jobs accepted so far are optimized and queued for delivery */
@@ -76,6 +79,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
   const api = config.api;
   const now = opts.now ?? Date.now;
   const results = new ResultStore(path.join(config.cache.dir, 'api'), api.resultTtlSeconds * 1000, now);
+  const webResults = new ResultStore(path.join(config.cache.dir, 'web'), api.webInterface.ttlSeconds * 1000, now);
   const keys = await ApiKeys.open(api.keys, path.join(config.cache.dir, 'api-usage.json'));
   const guard = new PublicAddressGuard(parseNetworks(api.allowNetworks));
   const fetcher = new PublicFetcher(guard, config.origin);
@@ -180,7 +184,26 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     finish(res, key, options, await runJob(bytes, name, options, jobDeps()), upload ? 'upload' : 'url');
   };
 
+  const web = new WebInterface({
+    results: webResults,
+    loopback: ['127.0.0.1', '::1', 'localhost'].includes(api.host),
+    token: api.webInterface.token,
+    maxUploadBytes: api.maxUploadBytes,
+    async optimize(options, source, owner) {
+      const key: ApiKey = { key: api.webInterface.key };
+      rate.take(key.key);
+      keys.checkQuota(keys.known(key.key) ?? key);
+      const input = 'url' in source
+        ? await fetcher.get(source.url, inspect).then((f) => ({ bytes: f.body, name: decodeURIComponent(path.posix.basename(f.url.pathname)) }))
+        : source;
+      const job = await runJob(input.bytes, input.name, options, { ...jobDeps(), results: webResults, publicUrl: '/web/files', owner });
+      finish(undefined, key, options, job, 'web');
+      return job.body;
+    },
+  });
+
   const routes = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    if (api.webInterface.enabled && (await web.handle(req, res, url))) return;
     const route = `${req.method} ${url.pathname}`;
     if (route === 'POST /v1/url') {
       const body = await readJson(req);
@@ -249,6 +272,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
   return {
     server,
     results,
+    webResults,
     keys,
     webhooks,
     settled: () => callbackJobs.settled(),
@@ -260,6 +284,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
       const address = server.address() as AddressInfo;
       if (!publicUrl) publicUrl = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
       results.start(api.sweepIntervalSeconds * 1000);
+      webResults.start(api.sweepIntervalSeconds * 1000);
       // Callback jobs accepted before a restart and not yet queued for delivery.
       const resumed = await callbackJobs.resume();
       if (resumed > 0) logger.info({ jobs: resumed }, 'resuming callback jobs accepted before the restart');
@@ -272,6 +297,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
       await webhooks.close();
       await sender.close();
       await results.close();
+      await webResults.close();
       await keys.flush();
       await fetcher.close();
     },

@@ -199,6 +199,19 @@ export const configSchema = z
         countColours: z.boolean().default(true),
         /** callback jobs optimized at once per process (the rest wait on disk) */
         callbackConcurrency: z.number().int().min(1).default(2),
+        /** the web optimizer at GET / of this listener (issue 13) */
+        webInterface: z
+          .object({
+            enabled: z.boolean().default(true),
+            /** how long its results stay downloadable */
+            ttlSeconds: z.number().int().min(1).default(43_200),
+            /** required (once, as ?token=) where the listener is not on loopback; unset there: the page is off */
+            token: z.string().min(16, 'at least 16 characters').optional(),
+            /** the key its work is counted under (give it in api.keys too to read its user_status) */
+            key: z.string().default('web-interface'),
+          })
+          .strict()
+          .prefault({}),
         s3: z
           .object({
             /** an S3-compatible store (MinIO, Ceph, R2) for s3_store; unset: AWS S3 */
