@@ -8,6 +8,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { createApiServer } from '../src/api/server.js';
+import { DiskStore } from '../src/cache/disk-store.js';
+import { MemoryStore } from '../src/cache/memory-store.js';
+import { TieredStore } from '../src/cache/tiered-store.js';
+import { createEdgeServer } from '../src/http/server.js';
+import { LocalPurgeBus } from '../src/purge/local-bus.js';
+import { purgeApplier } from '../src/purge/apply.js';
+import { PurgeEpoch } from '../src/purge/epoch.js';
 import { parseConfig } from '../src/config/load.js';
 import { createLogger } from '../src/observe/logger.js';
 import { TransformLimiter } from '../src/transform/limiter.js';
@@ -34,10 +41,38 @@ async function main(): Promise<void> {
       await page.close();
       console.error(`wrote docs/screenshots/${name}`);
     }
+    await dashboard(browser, dir);
   } finally {
     await browser.close();
     await api.close();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The dashboard of an edge on the demo site after some traffic. */
+async function dashboard(browser: import('playwright-core').Browser, dir: string): Promise<void> {
+  const config = parseConfig({ cache: { dir: path.join(dir, 'edge') }, log: { level: 'warn' }, sites: [{ name: 'demo', origin: `file:${path.join(ROOT, 'examples', 'site')}` }] });
+  const disk = await DiskStore.open({ dir: config.cache.dir, maxBytes: config.cache.maxBytes, sweepIntervalMs: 3_600_000, staleRetentionMs: 0, reconcileReadsPerSecond: 5000 });
+  const cache = new TieredStore(new MemoryStore({ maxBytes: config.cache.memoryBytes }), disk);
+  const epoch = new PurgeEpoch();
+  const edge = createEdgeServer(config, cache, createLogger('warn'), new LocalPurgeBus(epoch.counting(purgeApplier(cache))), epoch);
+  const { port } = await edge.listen(0, '127.0.0.1');
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 1100 } });
+    await page.goto(`http://127.0.0.1:${port}/_edge/ui/`);
+    const images = ['landscape.jpg', 'portrait.jpg', 'logo.png', 'rotated.jpg'];
+    for (let i = 0; i < 120; i++) {
+      const accept = i % 3 === 0 ? 'image/avif,image/webp' : i % 3 === 1 ? 'image/webp' : 'image/jpeg';
+      await (await fetch(`http://127.0.0.1:${port}/images/${images[i % 4]}?w=${200 + (i % 7) * 40}&auto=format`, { headers: { accept } })).arrayBuffer();
+      if (i % 20 === 0) await page.waitForTimeout(300);
+    }
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: path.join(OUT, 'dashboard.png') });
+    console.error('wrote docs/screenshots/dashboard.png');
+    await page.close();
+  } finally {
+    await edge.close();
+    await cache.close();
   }
 }
 

@@ -41,6 +41,7 @@ function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void 
   set('cache', 'maxBytes', int('IMGEDGE_CACHE_MAX_BYTES'));
   set('log', 'level', env.IMGEDGE_LOG_LEVEL || undefined);
   set('purge', 'token', env.IMGEDGE_PURGE_TOKEN || undefined);
+  set('admin', 'token', env.IMGEDGE_ADMIN_TOKEN || undefined);
   set('redis', 'url', env.IMGEDGE_REDIS_URL || undefined);
   set('redis', 'sentinels', env.IMGEDGE_REDIS_SENTINELS ? env.IMGEDGE_REDIS_SENTINELS.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
   set('redis', 'masterName', env.IMGEDGE_REDIS_MASTER || undefined);

@@ -136,6 +136,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    admin: z
+      .object({
+        /** required (once, as ?token=) by the operator dashboard at /_edge/ui/; unset: the /_edge/ access rule alone */
+        token: z.string().min(16, 'at least 16 characters').optional(),
+      })
+      .strict()
+      .prefault({}),
     /** shared state across nodes (purges); unset: this node works alone */
     redis: z
       .object({

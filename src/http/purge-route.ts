@@ -27,6 +27,8 @@ export interface PurgeDeps {
   sites: SiteRegistry;
   bus: PurgeBus;
   logger: Logger;
+  /** told of every purge this node accepted (the dashboard's recent purges) */
+  onPurged?(summary: { at: number; what: string; purged: number }): void;
 }
 
 /** Constant-time comparison of the bearer token (hashes first, so lengths never leak either). */
@@ -96,5 +98,7 @@ export async function handlePurge(req: IncomingMessage, res: ServerResponse, dep
     { audit: 'purge', id: purge.id, from: req.socket.remoteAddress, urls: body.urls, prefixes: body.prefixes, tags: body.tags, all: body.all, purged },
     'purge',
   );
+  const what = [...body.urls, ...body.prefixes.map((p) => `${p}*`), ...body.tags.map((t) => `tag:${t}`), ...(body.all ? ['everything'] : [])].join(', ');
+  deps.onPurged?.({ at: purge.at, what, purged });
   sendJson(res, 200, { purged, id: purge.id });
 }

@@ -14,7 +14,9 @@ import { EdgeMetrics } from '../observe/metrics.js';
 import { isRasterImagePath, isSvgPath } from '../origin/mime.js';
 import { sourceInspector } from '../transform/identify.js';
 import { parseParams } from '../transform/params.js';
+import { handleDashboard } from './dashboard-route.js';
 import { handleEdgeRoute } from './edge-routes.js';
+import { LiveStats } from '../observe/live-stats.js';
 import { verifySignature } from './signature.js';
 import { checkVariantBounds } from '../optimize/variant-bounds.js';
 import { EdgeError } from '../errors.js';
@@ -102,6 +104,8 @@ export function createEdgeServer(
   };
   let inFlight = 0;
   let drained: (() => void) | undefined;
+  const liveStats = new LiveStats();
+  const streams = new Set<ServerResponse>();
 
   async function route(req: IncomingMessage, res: ServerResponse, log: RequestLog, target: string, known: KnownVariant | undefined, prior: PriorLookup | undefined): Promise<void> {
     if (known && !prior) {
@@ -116,7 +120,11 @@ export function createEdgeServer(
     // backslash would reach an origin that decodes it as a path of its own choosing.
     if (/%(?:00|2f|5c)/i.test(url.pathname)) throw new EdgeError('EDGE_BAD_PATH', 'the path contains an encoded NUL, slash or backslash');
     if (url.pathname.startsWith('/_edge/')) {
-      await handleEdgeRoute(req, res, url.pathname, { cacheDir: config.cache.dir, metrics, purge: { token: config.purge.token, sites, bus, logger } });
+      if (url.pathname.startsWith('/_edge/ui/')) {
+        await handleDashboard(req, res, url, { stats: liveStats, limiter, cache, cacheBudget: config.cache.maxBytes, sites, token: config.admin.token, streams });
+        return;
+      }
+      await handleEdgeRoute(req, res, url.pathname, { cacheDir: config.cache.dir, metrics, purge: { token: config.purge.token, sites, bus, logger, onPurged: (p) => liveStats.purged(p) } });
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -154,6 +162,7 @@ export function createEdgeServer(
       log.totalMs = Math.round((performance.now() - started) * 10) / 10;
       metrics.requests.inc({ status: String(log.status), cache: log.cache ?? 'NONE' });
       if (log.bytesOut !== undefined) metrics.responseBytes.inc(log.bytesOut);
+      if (!log.path.startsWith('/_edge/')) liveStats.observe(log);
       logger.info(log, 'request');
       if (--inFlight === 0) drained?.();
     });
@@ -193,6 +202,7 @@ export function createEdgeServer(
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      for (const s of streams) s.end();
       if (inFlight > 0) {
         await Promise.race([
           new Promise<void>((resolve) => (drained = resolve)),

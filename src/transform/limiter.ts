@@ -17,6 +17,11 @@ export class TransformLimiter {
     return this.waiting.length;
   }
 
+  /** Transforms running now. */
+  get active(): number {
+    return this.running;
+  }
+
   async run<T>(work: () => Promise<T>): Promise<T> {
     if (this.running >= this.concurrency) {
       if (this.waiting.length >= this.maxWaiting) {
