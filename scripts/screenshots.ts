@@ -70,6 +70,16 @@ async function dashboard(browser: import('playwright-core').Browser, dir: string
     await page.screenshot({ path: path.join(OUT, 'dashboard.png') });
     console.error('wrote docs/screenshots/dashboard.png');
     await page.close();
+    const playground = await browser.newPage({ viewport: { width: 1100, height: 1250 } });
+    await playground.goto(`http://127.0.0.1:${port}/_edge/ui/playground`);
+    await playground.fill('#path', '/images/landscape.jpg');
+    await playground.press('#path', 'Enter');
+    await playground.fill('#w', '400');
+    await playground.selectOption('#fm', 'webp');
+    await playground.waitForFunction(() => (document.getElementById('result') as HTMLImageElement).naturalWidth === 400);
+    await playground.screenshot({ path: path.join(OUT, 'playground.png') });
+    console.error('wrote docs/screenshots/playground.png');
+    await playground.close();
   } finally {
     await edge.close();
     await cache.close();

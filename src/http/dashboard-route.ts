@@ -15,14 +15,19 @@ import type { LiveStats } from '../observe/live-stats.js';
 import type { SiteRegistry } from '../optimize/sites.js';
 import type { TransformLimiter } from '../transform/limiter.js';
 import { HttpError } from './errors.js';
+import { sendJson } from './respond.js';
+import { signPath } from './signature.js';
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 const require = createRequire(import.meta.url);
 const STATIC = new URL('../../../src/ui/static/', import.meta.url);
 const ASSETS: Record<string, { file: string | URL; type: string }> = {
   '/_edge/ui/': { file: new URL('dashboard.html', STATIC), type: 'text/html; charset=utf-8' },
   '/_edge/ui/dashboard.css': { file: new URL('dashboard.css', STATIC), type: 'text/css; charset=utf-8' },
   '/_edge/ui/dashboard.js': { file: new URL('../ui/dashboard-page.js', import.meta.url), type: 'text/javascript; charset=utf-8' },
+  '/_edge/ui/playground': { file: new URL('playground.html', STATIC), type: 'text/html; charset=utf-8' },
+  '/_edge/ui/playground.css': { file: new URL('playground.css', STATIC), type: 'text/css; charset=utf-8' },
+  '/_edge/ui/playground.js': { file: new URL('../ui/playground-page.js', import.meta.url), type: 'text/javascript; charset=utf-8' },
   '/_edge/ui/uplot.js': { file: require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   '/_edge/ui/uplot.css': { file: require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
@@ -56,7 +61,8 @@ function publicHost(req: IncomingMessage, sites: SiteRegistry): boolean {
   return sites.all.some((s) => s.config.hosts.some((h) => h !== '*' && h.toLowerCase() === host));
 }
 
-export async function handleDashboard(req: IncomingMessage, res: ServerResponse, url: URL, deps: DashboardDeps): Promise<void> {
+/** The dashboard's and playground's routes; `preview` answers a playground preview once access is checked. */
+export async function handleDashboard(req: IncomingMessage, res: ServerResponse, url: URL, deps: DashboardDeps, preview?: () => Promise<void>): Promise<void> {
   if (publicHost(req, deps.sites)) throw new EdgeError('EDGE_NOT_FOUND', 'no such page');
   const setCookie: string[] = [];
   if (deps.token !== undefined) {
@@ -69,8 +75,11 @@ export async function handleDashboard(req: IncomingMessage, res: ServerResponse,
       if (!held || !same(held, hash(deps.token))) throw new HttpError('EDGE_UNAUTHORIZED', 401, 'open the dashboard with its token: /_edge/ui/?token=…');
     }
   }
-  if (req.method !== 'GET') throw new EdgeError('EDGE_METHOD_NOT_ALLOWED', 'the dashboard is read-only');
+  if (req.method !== 'GET' && req.method !== 'HEAD') throw new EdgeError('EDGE_METHOD_NOT_ALLOWED', 'the dashboard is read-only');
+  if (preview) return preview();
   if (url.pathname === '/_edge/ui/stream') return stream(req, res, deps);
+  if (url.pathname === '/_edge/ui/sites') return sendJson(res, 200, siteList(deps.sites));
+  if (url.pathname === '/_edge/ui/sign') return sendJson(res, 200, signed(url, deps.sites));
   const asset = ASSETS[url.pathname];
   if (!asset) throw new EdgeError('EDGE_NOT_FOUND', `no dashboard route ${url.pathname}`);
   const body = await readFile(asset.file);
@@ -84,6 +93,26 @@ export async function handleDashboard(req: IncomingMessage, res: ServerResponse,
     ...(setCookie.length > 0 ? { 'set-cookie': setCookie } : {}),
   });
   res.end(body);
+}
+
+/** The sites for the playground: name, the public URL base, whether its URLs are signed. */
+function siteList(sites: SiteRegistry) {
+  return sites.all.map((s) => {
+    const host = s.config.hosts.find((h) => h !== '*');
+    return { name: s.config.name, base: host ? `https://${host}` : '', signed: s.config.signing.keys.length > 0 };
+  });
+}
+
+/** `?site=…&url=/path?query` (repeatable): each URL as that site's clients must send it, signed with its first key where it signs. */
+function signed(url: URL, sites: SiteRegistry): { urls: string[] } {
+  const site = sites.byName(url.searchParams.get('site') ?? '');
+  if (!site) throw new EdgeError('EDGE_NOT_FOUND', 'no such site');
+  const key = site.config.signing.keys[0];
+  const urls = url.searchParams.getAll('url').slice(0, 20).map((u) => {
+    if (!u.startsWith('/')) throw new EdgeError('EDGE_BAD_PARAM', 'url is a path and query', { param: 'url' });
+    return key ? signPath(u, key) : u;
+  });
+  return { urls };
 }
 
 /** One event a second with the live numbers, until the page goes away. */

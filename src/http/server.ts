@@ -106,6 +106,7 @@ export function createEdgeServer(
   let drained: (() => void) | undefined;
   const liveStats = new LiveStats();
   const streams = new Set<ServerResponse>();
+  const dashboard = { stats: liveStats, limiter, cache, cacheBudget: config.cache.maxBytes, sites, token: config.admin.token, streams };
 
   async function route(req: IncomingMessage, res: ServerResponse, log: RequestLog, target: string, known: KnownVariant | undefined, prior: PriorLookup | undefined): Promise<void> {
     if (known && !prior) {
@@ -119,9 +120,26 @@ export function createEdgeServer(
     // WHATWG parsing already resolved `..`, `%2e%2e` and backslashes; an encoded NUL, slash or
     // backslash would reach an origin that decodes it as a path of its own choosing.
     if (/%(?:00|2f|5c)/i.test(url.pathname)) throw new EdgeError('EDGE_BAD_PATH', 'the path contains an encoded NUL, slash or backslash');
+    // The playground's previews: an image of a site named in the path, as that site serves it
+    // (the dashboard's access rule; no signature needed, the operator sees the signed URL).
+    const preview = /^\/_edge\/ui\/preview\/([^/]+)(\/.*)$/.exec(url.pathname);
+    if (preview) {
+      await handleDashboard(req, res, url, dashboard, async () => {
+        const site = sites.byName(decodeURIComponent(preview[1]!));
+        if (!site) throw new EdgeError('EDGE_NOT_FOUND', 'no such site');
+        const target = new URL(`${preview[2]}${url.search}`, 'http://edge.invalid');
+        log.site = site.config.name;
+        log.path = target.pathname;
+        const parsed = parseParams(target.searchParams);
+        if (!parsed.hasTransform) throw new EdgeError('EDGE_BAD_PARAM', 'a preview needs at least one parameter', { param: 'w' });
+        checkVariantBounds(parsed.params, site.config.bounds);
+        await handleImage(req, res, { site, url: target, id: `preview:${site.config.name}${target.pathname}${target.search}` }, parsed, log, deps, undefined);
+      });
+      return;
+    }
     if (url.pathname.startsWith('/_edge/')) {
       if (url.pathname.startsWith('/_edge/ui/')) {
-        await handleDashboard(req, res, url, { stats: liveStats, limiter, cache, cacheBudget: config.cache.maxBytes, sites, token: config.admin.token, streams });
+        await handleDashboard(req, res, url, dashboard);
         return;
       }
       await handleEdgeRoute(req, res, url.pathname, { cacheDir: config.cache.dir, metrics, purge: { token: config.purge.token, sites, bus, logger, onPurged: (p) => liveStats.purged(p) } });

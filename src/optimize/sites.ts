@@ -38,6 +38,10 @@ export class SiteRegistry {
     this.fallback = fallback;
   }
 
+  byName(name: string): Site | undefined {
+    return this.all.find((s) => s.config.name === name);
+  }
+
   siteFor(hostHeader: string | undefined): Site | undefined {
     const host = (hostHeader ?? '').toLowerCase().replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     return this.byHost.get(host) ?? this.fallback;
