@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import type { CacheStore } from '../cache/types.js';
 import { EdgeError } from '../errors.js';
 import type { LiveStats } from '../observe/live-stats.js';
+import type { NodePresence } from '../purge/types.js';
 import type { SiteRegistry } from '../optimize/sites.js';
 import type { TransformLimiter } from '../transform/limiter.js';
 import { HttpError } from './errors.js';
@@ -43,6 +44,8 @@ export interface DashboardDeps {
   token: string | undefined;
   /** open event streams, ended when the edge shuts down */
   streams: Set<ServerResponse>;
+  /** the nodes seen alive lately (through Redis), this one included */
+  nodes(): NodePresence[];
 }
 
 function cookie(req: IncomingMessage): string | undefined {
@@ -124,6 +127,7 @@ function stream(req: IncomingMessage, res: ServerResponse, deps: DashboardDeps):
       ...deps.stats.snapshot(),
       queue: { running: deps.limiter.active, waiting: deps.limiter.queued },
       disk: { bytes: cache.bytes, budget: deps.cacheBudget, entries: cache.entries },
+      nodes: deps.nodes(),
     };
     res.write(`data: ${JSON.stringify(event)}\n\n`);
   };

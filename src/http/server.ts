@@ -1,11 +1,11 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism } from 'node:os';
+import os, { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { SingleFlight } from '../cache/single-flight.js';
 import type { PurgeableStore } from '../cache/types.js';
 import type { PurgeEpoch } from '../purge/epoch.js';
-import type { PurgeBus } from '../purge/types.js';
+import type { NodePresence, PurgeBus } from '../purge/types.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { BackgroundQueue } from '../transform/background-queue.js';
@@ -31,6 +31,8 @@ import { SiteRegistry } from '../optimize/sites.js';
 import type { Variant } from '../optimize/variant.js';
 
 const SVG_DEFAULT = new URLSearchParams('fm=png');
+/** How often a node says it is alive (the node list keeps those seen within 15 s). */
+const NODE_ANNOUNCE_MS = 5_000;
 /** Request targets remembered for the hit fast path (a few hundred bytes each). */
 const KNOWN_VARIANTS = 20_000;
 
@@ -106,7 +108,18 @@ export function createEdgeServer(
   let drained: (() => void) | undefined;
   const liveStats = new LiveStats();
   const streams = new Set<ServerResponse>();
-  const dashboard = { stats: liveStats, limiter, cache, cacheBudget: config.cache.maxBytes, sites, token: config.admin.token, streams };
+  const startedAt = Date.now();
+  // This node's presence for the dashboards of every node (through Redis; itself alone without).
+  let nodeName = `${os.hostname()}:${config.server.port}`;
+  let nodes: NodePresence[] = [];
+  const announce = () =>
+    bus.nodes({ name: nodeName, seen: Date.now(), startedAt, requests: liveStats.snapshot().totals.requests }).then(
+      (found) => void (nodes = found),
+      () => undefined,
+    );
+  const presence = setInterval(announce, NODE_ANNOUNCE_MS);
+  presence.unref();
+  const dashboard = { stats: liveStats, limiter, cache, cacheBudget: config.cache.maxBytes, sites, token: config.admin.token, streams, nodes: () => nodes };
 
   async function route(req: IncomingMessage, res: ServerResponse, log: RequestLog, target: string, known: KnownVariant | undefined, prior: PriorLookup | undefined): Promise<void> {
     if (known && !prior) {
@@ -214,10 +227,16 @@ export function createEdgeServer(
     listen(port, host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, host, () => resolve(server.address() as AddressInfo));
+        server.listen(port, host, () => {
+          const address = server.address() as AddressInfo;
+          nodeName = `${os.hostname()}:${address.port}`;
+          void announce();
+          resolve(address);
+        });
       });
     },
     async close() {
+      clearInterval(presence);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       for (const s of streams) s.end();

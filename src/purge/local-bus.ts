@@ -1,4 +1,4 @@
-import type { PurgeApplier, PurgeBus, PurgeRequest } from './types.js';
+import type { NodePresence, PurgeApplier, PurgeBus, PurgeRequest } from './types.js';
 
 /** The single-node bus (no IMGEDGE_REDIS_URL): a purge only has this node to reach. */
 export class LocalPurgeBus implements PurgeBus {
@@ -19,6 +19,10 @@ export class LocalPurgeBus implements PurgeBus {
   /** Alone, a node sees every purge. */
   unverifiedBefore(): undefined {
     return undefined;
+  }
+
+  async nodes(self: NodePresence): Promise<NodePresence[]> {
+    return [self];
   }
 
   async close(): Promise<void> {}

@@ -6,7 +6,7 @@ import type { RedisTarget } from '../config/redis-target.js';
 import { EdgeError } from '../errors.js';
 
 export type { RedisTarget };
-import type { PurgeApplier, PurgeBus, PurgeRequest } from './types.js';
+import type { NodePresence, PurgeApplier, PurgeBus, PurgeRequest } from './types.js';
 
 const STREAM = 'imgedge:purges';
 const CHANNEL = 'imgedge:purge';
@@ -88,6 +88,20 @@ export interface BusLogger {
   info(o: object, m?: string): void;
   warn(o: object, m?: string): void;
 }
+
+const NODES_KEY = 'imgedge:nodes';
+/** A node that has not announced itself for this long is gone from the list. */
+const PRESENCE_MS = 15_000;
+const PRESENCE_SCRIPT = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local all = redis.call('HGETALL', KEYS[1])
+local alive = {}
+for i = 1, #all, 2 do
+  local node = cjson.decode(all[i + 1])
+  if node.seen >= tonumber(ARGV[3]) then table.insert(alive, all[i + 1]) else redis.call('HDEL', KEYS[1], all[i]) end
+end
+return alive
+`;
 
 export interface RedisPurgeBusOptions {
   target: RedisTarget;
@@ -206,6 +220,16 @@ export class RedisPurgeBus implements PurgeBus {
     } catch {
       return false;
     }
+  }
+
+  /** Announces this node in a hash of nodes and answers those seen within PRESENCE_MS (older ones are removed). */
+  async nodes(self: NodePresence): Promise<NodePresence[]> {
+    if (!this.client.isReady) return [self];
+    const found = (await withDeadline(
+      this.client.eval(PRESENCE_SCRIPT, { keys: [NODES_KEY], arguments: [self.name, JSON.stringify(self), String(self.seen - PRESENCE_MS)] }),
+      COMMAND_TIMEOUT_MS,
+    )) as string[];
+    return found.map((text) => JSON.parse(text) as NodePresence).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Unsubscribes, then drops both connections without waiting on Redis (our own commands have settled). */

@@ -24,5 +24,17 @@ export interface PurgeBus {
    * revalidated with the origin before they are served. Undefined once the log has been read.
    */
   unverifiedBefore(): number | undefined;
+  /** Says this node is alive (for about 15 s) and answers every node alive now, this one included: the dashboard's node list. */
+  nodes(self: NodePresence): Promise<NodePresence[]>;
   close(): Promise<void>;
+}
+
+/** What a node tells the others about itself. */
+export interface NodePresence {
+  /** host:port of the process */
+  name: string;
+  /** ms since the epoch, by the node's clock */
+  seen: number;
+  startedAt: number;
+  requests: number;
 }

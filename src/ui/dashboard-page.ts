@@ -15,6 +15,7 @@ interface Snapshot {
   purges: { at: number; what: string; purged: number }[];
   queue: { running: number; waiting: number };
   disk: { bytes: number; budget: number; entries: number };
+  nodes: { name: string; seen: number; startedAt: number; requests: number }[];
 }
 
 interface UPlotLike {
@@ -69,6 +70,7 @@ function draw(s: Snapshot): void {
   }));
   rows($('top-requests'), s.topByRequests.map((r) => [r.source, String(r.requests)]));
   rows($('top-saved'), s.topBySaved.filter((r) => r.saved > 0).map((r) => [r.source, bytes(r.saved)]));
+  rows($('nodes'), s.nodes.map((n) => [n.name, String(n.requests)]));
   $('purges').replaceChildren(...s.purges.map((p) => Object.assign(document.createElement('li'), { textContent: `${new Date(p.at).toLocaleTimeString()}: ${p.what} (${p.purged} entries)` })));
 
   const data = [s.series.map((x) => x.at), s.series.map((x) => x.hit), s.series.map((x) => x.miss), s.series.map((x) => x.stale), s.series.map((x) => x.other)];

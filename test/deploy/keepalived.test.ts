@@ -149,6 +149,7 @@ async function edgeWithBus(cacheDir: string, bus: Pick<PurgeBus, 'healthy'>): Pr
     catchUp: async () => 0,
     healthy: bus.healthy,
     unverifiedBefore: () => undefined,
+    nodes: async (self) => [self],
     close: async () => {},
   };
   const edge = createEdgeServer(config, cache, createLogger('silent'), fullBus, new PurgeEpoch());

@@ -10,6 +10,7 @@ import type { Browser } from 'playwright-core';
 import { removeDir, startEdge, tempDir, testConfig, type RunningEdge } from '../helpers/edge.js';
 import { launchChromium } from '../helpers/browser.js';
 import { photoJpeg } from '../helpers/images.js';
+import { startRedis } from '../helpers/redis.js';
 import { TestOrigin } from '../helpers/origin.js';
 
 const TOKEN = 'admin-token-0123456789';
@@ -74,9 +75,31 @@ describe('operator dashboard in Chromium', () => {
       await page.waitForFunction(() => document.getElementById('purges')?.textContent?.includes('/photo.jpg'), undefined, { timeout: 5_000 });
       assert.ok(await page.locator('#chart canvas').count() >= 1, 'the chart is drawn');
       assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), 'no sideways scrolling at 375 px');
+      assert.match(await page.locator('#nodes').innerText(), new RegExp(`:${new URL(edge.url).port}`), 'this node is listed');
       assert.deepEqual(errors, []);
     } finally {
       await page.close();
+    }
+  });
+
+  it('lists every node it can see through Redis', async (t) => {
+    if (!browser) return t.skip('chromium is not installed (apt-get install -y chromium)');
+    const redis = await startRedis();
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a, b] = [await startEdge(testConfig(origin.url, `${dir}-a`, { redis: { url: redis.url } })), await startEdge(testConfig(origin.url, `${dir}-b`, { redis: { url: redis.url } }))];
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${a.url}/_edge/ui/`);
+      const ports = [a.url, b.url].map((u) => `:${new URL(u).port}`);
+      // A node announces itself at start and every 5 s.
+      await page.waitForFunction((p) => p.every((port) => document.getElementById('nodes')?.textContent?.includes(port)), ports, { timeout: 15_000 });
+    } finally {
+      await page.close();
+      await a.close();
+      await b.close();
+      await redis.stop();
+      await removeDir(`${dir}-a`);
+      await removeDir(`${dir}-b`);
     }
   });
 });
