@@ -233,6 +233,9 @@ export class DiskStore implements PurgeableStore {
   async deleteAll(): Promise<number> {
     const count = this.index.totals.entries;
     await this.stopReconciling();
+    // Background work (a purge's file deletions, rows being written) finishes on the index it
+    // started with, before that index is recreated.
+    await Promise.all(this.background);
     const trash = join(this.opts.dir, `${TRASH_PREFIX}${randomBytes(6).toString('hex')}`);
     await mkdir(trash);
     const shards = await this.shardDirs();

@@ -190,6 +190,9 @@ export class EntryIndex {
     await this.call('close', []);
     this.thread = undefined;
     await thread.terminate();
+    // Anything still waiting was sent to a thread that is gone (its exit handler no longer counts it).
+    for (const call of this.calls.values()) call.reject(new Error('cache index is closed'));
+    this.calls.clear();
   }
 
   private connect(): void {
@@ -229,11 +232,11 @@ export class EntryIndex {
   }
 
   private call<T>(op: string, args: unknown[], onBatch?: (refs: EntryRef[]) => void): Promise<T> {
+    // Once close() has begun, the thread answers nothing more: a call sent behind the close (a
+    // purge's background file deletion during deleteAll, say) would wait for ever.
+    if (op !== 'close' && !this.isOpen) return Promise.reject(new Error('cache index is closed'));
     if (op !== 'write') this.sendBatch();
-    if (!this.thread) {
-      if (op !== 'close' && !this.isOpen) return Promise.reject(new Error('cache index is closed'));
-      this.startThread();
-    }
+    if (!this.thread) this.startThread();
     const id = ++this.lastCall;
     return new Promise<T>((resolve, reject) => {
       this.calls.set(id, { resolve: resolve as (value: unknown) => void, reject, onBatch });
