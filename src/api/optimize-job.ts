@@ -7,14 +7,15 @@
 import { performance } from 'node:perf_hooks';
 import { EdgeError } from '../errors.js';
 import { isCleanOriginal } from '../transform/clean-original.js';
+import { CONTENT_TYPES } from '../transform/encode.js';
 import { identify } from '../transform/identify.js';
 import { optimizeJpegLosslessly } from '../transform/lossless-jpeg.js';
 import type { TransformLimiter } from '../transform/limiter.js';
 import { chooseOutput } from '../transform/negotiate.js';
 import { renderVariant } from '../transform/optimize.js';
 import { distinctColoursInWorker } from '../transform/quality-pool.js';
-import type { EncodePolicy, ImageInfo, TransformLimits } from '../transform/types.js';
-import { paramsFor, requestedFormat, type KrakenOptions, type OutputName, type ResizeSet } from './options.js';
+import type { EncodePolicy, ImageInfo, OutputFormat, TransformLimits } from '../transform/types.js';
+import { paramsFor, requestedFormat, type KrakenOptions, type ResizeSet } from './options.js';
 import { newResultId, safeFileName, type ResultStore } from './results.js';
 import type { S3Writer } from './s3-store.js';
 
@@ -54,11 +55,10 @@ export interface JobResult {
   ms: number;
 }
 
-const EXTENSIONS: Record<OutputName, string> = { jpeg: 'jpg', png: 'png', gif: 'gif', webp: 'webp', avif: 'avif' };
-const TYPES: Record<OutputName, string> = { jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', avif: 'image/avif' };
+const EXTENSIONS: Record<OutputFormat, string> = { jpeg: 'jpg', png: 'png', gif: 'gif', webp: 'webp', avif: 'avif' };
 
 /** The output format: the one asked for, else the source's own (TIFF and HEIF become JPEG, or PNG with alpha). */
-function outputFormat(o: KrakenOptions, info: ImageInfo): OutputName {
+function outputFormat(o: KrakenOptions, info: ImageInfo): OutputFormat {
   const asked = requestedFormat(o);
   if (asked) return asked;
   if (info.format === 'svg') throw new EdgeError('EDGE_NOT_AN_IMAGE', 'SVG is not optimized here; ask for "convert" to a raster format');
@@ -72,7 +72,7 @@ const policyOf = (o: KrakenOptions): EncodePolicy => ({
   keepCopyright: o.preserve_meta.includes('copyright'),
 });
 
-async function renderOne(source: Buffer, info: ImageInfo, o: KrakenOptions, resize: ResizeSet | undefined, deps: JobDeps): Promise<{ body: Buffer; format: OutputName; width: number; height: number }> {
+async function renderOne(source: Buffer, info: ImageInfo, o: KrakenOptions, resize: ResizeSet | undefined, deps: JobDeps): Promise<{ body: Buffer; format: OutputFormat; width: number; height: number }> {
   const format = outputFormat(o, info);
   const [width, height] = info.orientation >= 5 ? [info.height, info.width] : [info.width, info.height];
   if (!o.lossy && !resize && format === 'jpeg' && info.format === 'jpeg') {
@@ -107,7 +107,7 @@ export async function runJob(source: Buffer, fileName: string | undefined, o: Kr
     const body = sameShape && rendered.body.length >= source.length && isCleanOriginal(info, source) ? source : rendered.body;
     const name = safeFileName(fileName, EXTENSIONS[rendered.format], o.convert?.keep_extension ?? false);
     const kraked_url = o.s3_store
-      ? await deps.s3.put({ options: o.s3_store, objectKey: resize?.storage_path ?? o.s3_store.path ?? name, body, contentType: TYPES[rendered.format] })
+      ? await deps.s3.put({ options: o.s3_store, objectKey: resize?.storage_path ?? o.s3_store.path ?? name, body, contentType: CONTENT_TYPES[rendered.format] })
       : `${deps.publicUrl}/${await deps.results.put(newResultId(), name, body, deps.owner)}`;
     outputs.push({
       file_name: name,

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { EdgeError } from '../errors.js';
 import { parseParams } from '../transform/params.js';
 import { s3Schema } from './s3-store.js';
-import type { ImageInfo, TransformParams } from '../transform/types.js';
+import type { ImageInfo, OutputFormat, TransformParams } from '../transform/types.js';
 
 const hexColor = z.string().regex(/^#?([0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})$/i, 'a hex colour such as #ffffff');
 const STRATEGIES = ['exact', 'portrait', 'landscape', 'auto', 'fit', 'crop', 'square', 'fill'] as const;
@@ -86,15 +86,13 @@ export function parseOptions(body: unknown): KrakenOptions {
   throw new EdgeError('EDGE_BAD_PARAM', where ? `${where}: ${issue.message}` : issue.message, { param: where || 'body' });
 }
 
-export type OutputName = 'jpeg' | 'png' | 'gif' | 'webp' | 'avif';
-
 /** The format asked for (convert, else webp: true), or undefined to keep the source's. */
-export function requestedFormat(o: KrakenOptions): OutputName | undefined {
+export function requestedFormat(o: KrakenOptions): OutputFormat | undefined {
   if (o.convert) return o.convert.format === 'jpg' ? 'jpeg' : o.convert.format;
   return o.webp ? 'webp' : undefined;
 }
 
-const FM: Record<OutputName, string> = { jpeg: 'jpg', png: 'png', gif: 'gif', webp: 'webp', avif: 'avif' };
+const FM: Record<OutputFormat, string> = { jpeg: 'jpg', png: 'png', gif: 'gif', webp: 'webp', avif: 'avif' };
 const hex = (c: string) => c.replace(/^#/, '');
 
 /** The region a `crop` strategy keeps: the box at the crop_mode's side or corner, at full scale. */
@@ -131,7 +129,7 @@ function resizeParams(r: ResizeSet, info: ImageInfo, q: URLSearchParams): void {
  * quality is given); lossless → lossless encoders where the format has one (PNG, WebP, AVIF),
  * else a high fixed quality where pixels must be re-encoded (a resized JPEG).
  */
-export function paramsFor(o: KrakenOptions, resize: ResizeSet | undefined, info: ImageInfo, format: OutputName): TransformParams {
+export function paramsFor(o: KrakenOptions, resize: ResizeSet | undefined, info: ImageInfo, format: OutputFormat): TransformParams {
   const q = new URLSearchParams();
   q.set('fm', FM[format]);
   if (resize) resizeParams(resize, info, q);

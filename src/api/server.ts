@@ -27,7 +27,6 @@ import { DELIVERY_POLICY, WebhookSender } from './webhook-delivery.js';
 import { BullWebhookQueue, LocalWebhookQueue, type WebhookQueue } from './webhook-queue.js';
 import { redisTargetOf } from '../config/redis-target.js';
 
-const DOWNLOAD_TYPES: Record<string, string> = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', avif: 'image/avif' };
 
 export interface ApiServer {
   server: http.Server;
@@ -240,9 +239,8 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     if (req.method === 'GET' || req.method === 'HEAD') {
       const found = await results.get(url.pathname);
       if (!found) throw new EdgeError('EDGE_NOT_FOUND', 'no such result, or it has expired');
-      const ext = url.pathname.slice(url.pathname.lastIndexOf('.') + 1).toLowerCase();
       res.writeHead(200, {
-        'content-type': DOWNLOAD_TYPES[ext] ?? 'application/octet-stream',
+        'content-type': found.contentType,
         'content-length': found.body.length,
         'cache-control': `private, max-age=${Math.floor(found.remainingMs / 1000)}`,
         'x-content-type-options': 'nosniff',

@@ -111,7 +111,7 @@ export class WebInterface {
     if (req.method === 'GET' && url.pathname.startsWith(`${FILES}/`)) {
       const found = owner && (await this.deps.results.get(url.pathname.slice(FILES.length), owner));
       if (!found) throw new EdgeError('EDGE_NOT_FOUND', 'no such result for this browser, or it has expired');
-      res.writeHead(200, { ...PAGE_HEADERS, 'content-type': typeOf(url.pathname), 'content-length': found.body.length, 'cache-control': 'private, no-store' });
+      res.writeHead(200, { ...PAGE_HEADERS, 'content-type': found.contentType, 'content-length': found.body.length, 'cache-control': 'private, no-store' });
       res.end(found.body);
       return true;
     }
@@ -174,6 +174,3 @@ function uniqueName(taken: Record<string, unknown>, name: string): string {
     if (!(candidate in taken)) return candidate;
   }
 }
-
-const TYPES: Record<string, string> = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', avif: 'image/avif' };
-const typeOf = (p: string) => TYPES[p.slice(p.lastIndexOf('.') + 1).toLowerCase()] ?? 'application/octet-stream';

@@ -113,7 +113,7 @@ export function createEdgeServer(
   let nodeName = `${os.hostname()}:${config.server.port}`;
   let nodes: NodePresence[] = [];
   const announce = () =>
-    bus.nodes({ name: nodeName, seen: Date.now(), startedAt, requests: liveStats.snapshot().totals.requests }).then(
+    bus.nodes({ name: nodeName, seen: Date.now(), startedAt, requests: liveStats.requests }).then(
       (found) => void (nodes = found),
       () => undefined,
     );

@@ -61,6 +61,9 @@ export class LiveStats {
       last = { at, byCache: {}, bytesOut: 0, bytesOriginal: 0, hitMs: [], missMs: [] };
       this.seconds.push(last);
       while (this.seconds.length > SECONDS_KEPT) this.seconds.shift();
+      // Latencies are read over the last LATENCY_SECONDS only: older samples are let go.
+      const stale = this.seconds.at(-LATENCY_SECONDS - 1);
+      if (stale) stale.hitMs = stale.missMs = [];
     }
     return last;
   }
@@ -84,7 +87,8 @@ export class LiveStats {
     }
     if (isImage) {
       this.formats[r.formatOut!] = (this.formats[r.formatOut!] ?? 0) + 1;
-      const key = `${r.site ?? '-'} ${r.path.split('?')[0]}`;
+      const query = r.path.indexOf('?');
+      const key = `${r.site ?? '-'} ${query < 0 ? r.path : r.path.slice(0, query)}`;
       const row = this.sources.get(key) ?? { requests: 0, saved: 0 };
       row.requests++;
       row.saved += Math.max(0, (r.bytesIn ?? r.bytesOut!) - r.bytesOut!);
@@ -97,6 +101,11 @@ export class LiveStats {
   private evict(): void {
     const rows = [...this.sources].sort((a, b) => a[1].requests - b[1].requests);
     for (const [key] of rows.slice(0, rows.length / 2)) this.sources.delete(key);
+  }
+
+  /** Requests counted since start (without building a snapshot). */
+  get requests(): number {
+    return this.totals.requests;
   }
 
   purged(p: PurgeSummary): void {

@@ -10,7 +10,7 @@ import { Agent, request } from 'undici';
 import { EdgeError } from '../errors.js';
 import { readLimited } from './body-limit.js';
 import { mapNetworkError } from './http-origin.js';
-import { isNonPublicAddress } from './ssrf.js';
+import { isNonPublicAddress, refusingLookup } from './ssrf.js';
 import type { HeadInspector, OriginLimits, OriginResponse } from './types.js';
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -64,18 +64,9 @@ export class PublicAddressGuard {
     if (addresses.some((a) => !this.allows(a.address))) throw forbidden(host);
   }
 
-  /** For undici's connect.lookup: every resolved address must be allowed (checked at connect time, so rebinding cannot slip through). */
+  /** For undici's connect.lookup: every resolved address must be allowed (ssrf.ts refusingLookup). */
   lookup(resolve: typeof dns.lookup = dns.lookup): LookupFunction {
-    return (hostname, options, callback) => {
-      resolve(hostname, { ...options, all: true }, (err, addresses) => {
-        if (err) return callback(err, '');
-        if (addresses.some((a) => !this.allows(a.address))) return callback(forbidden(hostname), '');
-        const first = addresses[0];
-        if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '');
-        if (options.all) callback(null, addresses);
-        else callback(null, first.address, first.family);
-      });
-    };
+    return refusingLookup((address) => !this.allows(address), resolve);
   }
 }
 

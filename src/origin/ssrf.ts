@@ -78,25 +78,33 @@ export function isNonPublicAddress(address: string): boolean {
 const forbidden = (): EdgeError => new EdgeError('EDGE_FORBIDDEN_SOURCE', 'the origin address is not allowed');
 
 /**
- * A dns.lookup for undici's `connect.lookup` / http.Agent's `lookup`: resolves every address and
- * refuses the connection (an EdgeError EDGE_FORBIDDEN_SOURCE) when any of them is non-public, or
- * for a trusted name when any is unspecified or link-local. Checked after DNS, at connect time,
- * so a name that rebinds between a check and the connection cannot get through.
+ * A dns.lookup for undici's `connect.lookup` / http.Agent's `lookup` that resolves every address
+ * and refuses the connection (EDGE_FORBIDDEN_SOURCE) when `refuse` says so of any of them.
+ * Checked after DNS, at connect time, so a name that rebinds between a check and the connection
+ * cannot get through.
  */
-export function guardedLookup(trustedHosts: ReadonlySet<string>, resolve: typeof dns.lookup = dns.lookup): LookupFunction {
+export function refusingLookup(refuse: (address: string, hostname: string) => boolean, resolve: typeof dns.lookup = dns.lookup): LookupFunction {
   return (hostname, options, callback) => {
     resolve(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '');
-      const refuse = trustedHosts.has(hostname.toLowerCase())
-        ? (a: string) => neverByName.check(a, isIPv4(a) ? 'ipv4' : 'ipv6')
-        : isNonPublicAddress;
-      if (addresses.some((a) => refuse(a.address))) return callback(forbidden(), '');
+      if (addresses.some((a) => refuse(a.address, hostname))) return callback(forbidden(), '');
       const first = addresses[0];
       if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '');
       if (options.all) callback(null, addresses);
       else callback(null, first.address, first.family);
     });
   };
+}
+
+/**
+ * A site's lookup: refuses any non-public address, or for a trusted name any unspecified or
+ * link-local one.
+ */
+export function guardedLookup(trustedHosts: ReadonlySet<string>, resolve: typeof dns.lookup = dns.lookup): LookupFunction {
+  return refusingLookup(
+    (a, hostname) => (trustedHosts.has(hostname.toLowerCase()) ? neverByName.check(a, isIPv4(a) ? 'ipv4' : 'ipv6') : isNonPublicAddress(a)),
+    resolve,
+  );
 }
 
 /**

@@ -105,8 +105,15 @@ class JpegtranShell {
 
 const jpegtranShell = new JpegtranShell();
 
-/** The APP1 (EXIF) segment of a tiny JPEG carrying nothing but `orientation`. */
-async function orientationSegment(orientation: number): Promise<Buffer> {
+/** The APP1 (EXIF) segment of a tiny JPEG carrying nothing but `orientation` (made once per value). */
+const orientationSegments = new Map<number, Promise<Buffer>>();
+function orientationSegment(orientation: number): Promise<Buffer> {
+  let segment = orientationSegments.get(orientation);
+  if (!segment) orientationSegments.set(orientation, (segment = makeOrientationSegment(orientation)));
+  return segment;
+}
+
+async function makeOrientationSegment(orientation: number): Promise<Buffer> {
   const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } }).jpeg().withMetadata({ orientation }).toBuffer();
   for (let at = 2; at + 4 <= tiny.length && tiny[at] === 0xff; ) {
     const marker = tiny[at + 1]!;
