@@ -67,7 +67,7 @@ async function dashboard(browser: import('playwright-core').Browser, dir: string
       if (i % 20 === 0) await page.waitForTimeout(300);
     }
     await page.waitForTimeout(1500);
-    await page.screenshot({ path: path.join(OUT, 'dashboard.png') });
+    await page.screenshot({ path: path.join(OUT, 'dashboard.png'), fullPage: true });
     console.error('wrote docs/screenshots/dashboard.png');
     await page.close();
     const playground = await browser.newPage({ viewport: { width: 1100, height: 1250 } });

@@ -71,7 +71,8 @@ function draw(s: Snapshot): void {
   rows($('top-requests'), s.topByRequests.map((r) => [r.source, String(r.requests)]));
   rows($('top-saved'), s.topBySaved.filter((r) => r.saved > 0).map((r) => [r.source, bytes(r.saved)]));
   rows($('nodes'), s.nodes.map((n) => [n.name, String(n.requests)]));
-  $('purges').replaceChildren(...s.purges.map((p) => Object.assign(document.createElement('li'), { textContent: `${new Date(p.at).toLocaleTimeString()}: ${p.what} (${p.purged} entries)` })));
+  const purges = s.purges.map((p) => `${new Date(p.at).toLocaleTimeString()}: ${p.what} (${p.purged} entries)`);
+  $('purges').replaceChildren(...(purges.length ? purges : ['none since this node started']).map((text) => Object.assign(document.createElement('li'), { textContent: text })));
 
   const data = [s.series.map((x) => x.at), s.series.map((x) => x.hit), s.series.map((x) => x.miss), s.series.map((x) => x.stale), s.series.map((x) => x.other)];
   const box = $('chart');
