@@ -10,6 +10,7 @@ import { isCleanOriginal } from '../transform/clean-original.js';
 import { CONTENT_TYPES } from '../transform/encode.js';
 import { identify } from '../transform/identify.js';
 import { optimizeJpegLosslessly } from '../transform/lossless-jpeg.js';
+import { refuseOversizedSource } from '../transform/pipeline.js';
 import type { TransformLimiter } from '../transform/limiter.js';
 import { chooseOutput } from '../transform/negotiate.js';
 import { renderVariant } from '../transform/optimize.js';
@@ -94,6 +95,8 @@ async function renderOne(source: Buffer, info: ImageInfo, o: KrakenOptions, resi
 export async function runJob(source: Buffer, fileName: string | undefined, o: KrakenOptions, deps: JobDeps): Promise<JobResult> {
   const started = performance.now();
   const info = await identify(source);
+  // Before any work, lossless too (jpegtran has no pixel limit of its own).
+  refuseOversizedSource(info, deps.limits);
   // Counted beside the rendering, for the log record only (never a failure), on the worker
   // threads, whose number bounds it: it takes no transform turn, so it never refuses its own job one.
   const counting = !deps.countColours || info.format === 'svg' ? Promise.resolve(undefined) : distinctColoursInWorker(source, info.width, info.height).catch(() => undefined);

@@ -75,6 +75,13 @@ function tooLarge(info: ImageInfo, limit: number): EdgeError {
   return new EdgeError('EDGE_IMAGE_TOO_LARGE', `the source has ${info.width}x${info.height}x${info.pages} pixels, more than the ${limit} allowed`);
 }
 
+/** Refuses a source whose header claims more pixels (frames counted up to the cap) than allowed. */
+export function refuseOversizedSource(info: ImageInfo, limits: Pick<TransformLimits, 'maxSourcePixels' | 'maxFrames'>): void {
+  if (info.width * info.height * Math.min(Math.max(1, info.pages), limits.maxFrames) > limits.maxSourcePixels) {
+    throw tooLarge(info, limits.maxSourcePixels);
+  }
+}
+
 async function run(
   source: Buffer,
   info: ImageInfo,
@@ -155,9 +162,7 @@ export async function transform(
   limits: TransformLimits,
   policy: EncodePolicy,
 ): Promise<TransformResult> {
-  if (info.width * info.height * Math.min(Math.max(1, info.pages), limits.maxFrames) > limits.maxSourcePixels) {
-    throw tooLarge(info, limits.maxSourcePixels);
-  }
+  refuseOversizedSource(info, limits);
   try {
     return await run(source, info, params, out, limits, policy);
   } catch (err) {
