@@ -8,7 +8,7 @@ import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { removeDir, startEdge, tempDir, testConfig, type RunningEdge } from '../helpers/edge.js';
-import { launchChromium } from '../helpers/browser.js';
+import { axeViolations, launchChromium } from '../helpers/browser.js';
 import { photoJpeg } from '../helpers/images.js';
 import { startRedis } from '../helpers/redis.js';
 import { TestOrigin } from '../helpers/origin.js';
@@ -76,6 +76,7 @@ describe('operator dashboard in Chromium', () => {
       assert.ok(await page.locator('#chart canvas').count() >= 1, 'the chart is drawn');
       assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), 'no sideways scrolling at 375 px');
       assert.match(await page.locator('#nodes').innerText(), new RegExp(`:${new URL(edge.url).port}`), 'this node is listed');
+      assert.deepEqual(await axeViolations(page), [], 'axe-core finds nothing wrong with the live dashboard');
       assert.deepEqual(errors, []);
     } finally {
       await page.close();

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { verifySignature } from '../../src/http/signature.js';
 import { removeDir, startEdge, tempDir, testConfig, type RunningEdge } from '../helpers/edge.js';
-import { launchChromium } from '../helpers/browser.js';
+import { axeViolations, launchChromium } from '../helpers/browser.js';
 import { photoJpeg } from '../helpers/images.js';
 import { TestOrigin } from '../helpers/origin.js';
 
@@ -68,7 +68,35 @@ describe('URL playground in Chromium', () => {
       assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), 'no sideways scrolling at 375 px');
       const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')].filter((el) => !(el as HTMLInputElement).labels?.length).map((el) => el.id));
       assert.deepEqual(unlabelled, []);
+      assert.deepEqual(await axeViolations(page), [], 'axe-core finds nothing wrong with the page and its result');
       assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('is worked from the keyboard alone, in reading order', async (t) => {
+    if (!browser) return t.skip('chromium is not installed (apt-get install -y chromium)');
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    try {
+      await page.goto(`${edge.url}/_edge/ui/playground`);
+      const order: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press('Tab');
+        const id = await page.evaluate(() => document.activeElement?.id ?? '');
+        if (id && !order.includes(id)) order.push(id);
+      }
+      const expected = ['path', 'w', 'h', 'fm'];
+      for (const id of expected) assert.ok(order.includes(id), `Tab reaches #${id}: ${order.join(' ')}`);
+      const positions = expected.map((id) => order.indexOf(id));
+      assert.deepEqual(positions, [...positions].sort((a, b) => a - b), `focus follows the form's order: ${order.join(' ')}`);
+      // Typed and entered without a mouse, the image loads.
+      await page.focus('#path');
+      await page.keyboard.type('/photo.jpg');
+      await page.keyboard.press('Enter');
+      await page.keyboard.press('Tab');
+      await page.keyboard.type('200');
+      await page.waitForFunction(() => (document.getElementById('result') as HTMLImageElement).naturalWidth === 200);
     } finally {
       await page.close();
     }

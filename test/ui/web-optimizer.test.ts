@@ -1,7 +1,8 @@
 /**
  * The web optimizer in a real browser (Debian's Chromium through playwright-core): two files
  * dropped in, progress, savings, the optimized files downloaded one by one and as one ZIP, all
- * smaller and valid; no console error; every control labelled and reachable by keyboard; usable
+ * smaller and valid; no console error; every control labelled and reachable by keyboard, nothing
+ * axe-core (WCAG 2.1 AA) flags; usable
  * 375 px wide; a strict CSP; results readable only by the browser that made them.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { removeDir, tempDir } from '../helpers/edge.js';
 import { apiConfig, startApi, type RunningApi } from '../helpers/api.js';
-import { launchChromium } from '../helpers/browser.js';
+import { axeViolations, launchChromium } from '../helpers/browser.js';
 import { alphaPng, photoJpeg } from '../helpers/images.js';
 
 describe('web optimizer (GET / of the API listener) in Chromium', () => {
@@ -79,6 +80,7 @@ describe('web optimizer (GET / of the API listener) in Chromium', () => {
       const slider = page.locator('#results input[type=range]').first();
       await slider.fill('20');
       assert.equal(await page.locator('#results .compare').first().evaluate((el) => (el as HTMLElement).style.getPropertyValue('--split')), '20%');
+      assert.deepEqual(await axeViolations(page), [], 'axe-core finds nothing wrong with the results shown');
       assert.deepEqual(errors, [], 'no console errors');
     } finally {
       await context.close();
@@ -104,6 +106,7 @@ describe('web optimizer (GET / of the API listener) in Chromium', () => {
       }
       for (const id of ['quality', 'width', 'format', 'files', 'url']) assert.ok(reached.has(id), `Tab reaches #${id}: ${[...reached].join(' ')}`);
       assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), 'no sideways scrolling at 375 px');
+      assert.deepEqual(await axeViolations(page), [], 'axe-core finds nothing wrong at 375 px');
       assert.deepEqual(errors, []);
     } finally {
       await page.close();
