@@ -238,6 +238,7 @@ function respond(req: IncomingMessage, res: ServerResponse, answer: Answer, log:
     cache: answer.status,
     formatIn: variant?.info?.format,
     formatOut: entry.meta.contentType,
+    formatsTried: variant?.formatsTried?.join(','),
     bytesIn: originalBytes === undefined ? undefined : Number(originalBytes),
     bytesOut: entry.body.length,
     dimsIn: variant?.info && `${variant.info.width}x${variant.info.height}`,

@@ -7,6 +7,8 @@ export interface RequestLog {
   cache?: string;
   formatIn?: string;
   formatOut?: string;
+  /** auto=format's encodes on a miss, first choice first: "avif,jpeg" */
+  formatsTried?: string;
   bytesIn?: number;
   bytesOut?: number;
   dimsIn?: string;

@@ -3,10 +3,10 @@ import { performance } from 'node:perf_hooks';
 import { remainingCacheControl } from '../cache/policy.js';
 import type { CacheEntry, CacheKey } from '../cache/types.js';
 import { identify } from '../transform/identify.js';
-import { chooseOutput, type AcceptedFormats } from '../transform/negotiate.js';
+import { chooseOutput, fallbackOutputs, type AcceptedFormats } from '../transform/negotiate.js';
 import { renderVariant } from '../transform/optimize.js';
 import { describeMetadata } from '../transform/pipeline.js';
-import type { ImageInfo, TransformLimits, TransformParams, TransformResult } from '../transform/types.js';
+import type { ImageInfo, OutputFormat, TransformLimits, TransformParams, TransformResult } from '../transform/types.js';
 import { EdgeError } from '../errors.js';
 import { loadSource, type Source, type SourceDeps, type SourceRequest } from './source.js';
 
@@ -36,6 +36,8 @@ export interface Variant {
   renewed?: boolean;
   info?: ImageInfo;
   result?: TransformResult;
+  /** the formats encoded to choose the answer's (auto=format may try a fallback) */
+  formatsTried?: OutputFormat[];
   fetchMs: number;
   transformMs: number;
 }
@@ -99,9 +101,11 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   const out = chooseOutput(req.params, info, req.accepted, req.site.config.formats);
   const limits = { ...deps.limits, avifEffort: req.site.config.formats.avifEffort };
   const started = performance.now();
+  const fallbacks = fallbackOutputs(req.params, info, req.accepted, out);
   let result: TransformResult;
+  let formatsTried: OutputFormat[];
   try {
-    ({ result } = await renderVariant(source.body, info, req.params, out, limits, req.site.policy));
+    ({ result, tried: formatsTried } = await renderVariant(source.body, info, req.params, out, limits, req.site.policy, fallbacks));
   } catch (err) {
     return onBadImage(err, req, source, base);
   }
@@ -109,7 +113,7 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   deps.observeTransform(result.format, transformMs / 1000);
   if (result.quality !== undefined) Object.assign(headers, { 'x-quality': String(result.quality) });
   const entry = entryFor(req, source, result.body, result.contentType, headers);
-  return { ...base, entry, bypass: false, info, result, transformMs };
+  return { ...base, entry, bypass: false, info, result, formatsTried, transformMs };
 }
 
 function onBadImage(err: unknown, req: VariantRequest, source: Source, base: Omit<Variant, 'entry' | 'bypass'>): Variant {

@@ -46,6 +46,8 @@ function sourceFamily(info: ImageInfo, keepModern: boolean): OutputChoice {
       return choice('gif', { animated: info.pages > 1 });
     case 'webp':
       if (keepModern) return choice('webp', { animated: info.pages > 1 });
+      // Every browser plays an animated GIF: the animation survives a client without WebP.
+      if (info.pages > 1) return choice('gif', { animated: true });
       break;
     case 'avif':
       if (keepModern) return choice('avif');
@@ -86,7 +88,8 @@ function expectedLongestSide(params: TransformParams, info: ImageInfo): number {
 
 /**
  * One encoding for this response. `auto=format` wins over `fm` when the browser takes a
- * modern format (fm is then the fallback), as imgix documents.
+ * modern format (fm is then the fallback), as imgix documents. An animation stays animated under
+ * `auto=format`: WebP where taken (libvips writes no animated AVIF), else GIF.
  */
 export function chooseOutput(
   params: TransformParams,
@@ -108,4 +111,19 @@ export function chooseOutput(
   const chosen = requestedFormat(params, info) ?? sourceFamily(info, !params.auto.format);
   if (chosen.format === 'jpeg' && params.auto.compress) chosen.progressive = true;
   return chosen;
+}
+
+/**
+ * The other formats `auto=format` considers when its first choice is modern: WebP behind AVIF
+ * where the client takes both, and `fm` if given, else the source's own family as this client
+ * takes it. Never the first choice again, never a still behind an animation (frames are not
+ * traded for bytes).
+ */
+export function fallbackOutputs(params: TransformParams, info: ImageInfo, accepted: AcceptedFormats | undefined, first: OutputChoice): OutputChoice[] {
+  if (!params.auto.format || !accepted) return [];
+  const takesOwn = (info.format === 'webp' && accepted.webp) || (info.format === 'avif' && accepted.avif);
+  const family = requestedFormat(params, info) ?? sourceFamily(info, takesOwn);
+  if (family.format === 'jpeg' && params.auto.compress) family.progressive = true;
+  const others = first.format === 'avif' && accepted.webp ? [choice('webp'), family] : [family];
+  return others.filter((o, i) => o.format !== first.format && others.findIndex((x) => x.format === o.format) === i && (o.animated || !first.animated));
 }

@@ -1,12 +1,14 @@
 import { isCleanOriginal } from './clean-original.js';
 import { SOURCE_CONTENT_TYPES } from './sniff.js';
 import { transform } from './pipeline.js';
-import type { EncodePolicy, ImageInfo, OutputChoice, TransformLimits, TransformParams, TransformResult } from './types.js';
+import type { EncodePolicy, ImageInfo, OutputChoice, OutputFormat, TransformLimits, TransformParams, TransformResult } from './types.js';
 
 export interface Rendered {
   result: TransformResult;
   /** the source's own bytes are served: re-encoding would not have made them smaller */
   original: boolean;
+  /** the formats encoded to choose this one, first choice first */
+  tried: OutputFormat[];
 }
 
 /** Output as large as the source, in its format and with nothing visible changed. */
@@ -21,9 +23,52 @@ function isPlainReencode(info: ImageInfo, result: TransformResult): boolean {
 }
 
 /**
- * Transforms a source, and keeps the promise that an optimized image is never larger: when a
- * re-encode in the source's own format and size is not smaller, the source's bytes win — if
- * they carry nothing but the image (clean-original.ts).
+ * One encoding, and the promise that an optimized image is never larger: when a re-encode in the
+ * source's own format and size is not smaller, the source's bytes win — if they carry nothing but
+ * the image (clean-original.ts).
+ */
+async function renderAs(source: Buffer, info: ImageInfo, params: TransformParams, out: OutputChoice, limits: TransformLimits, policy: EncodePolicy): Promise<Omit<Rendered, 'tried'>> {
+  const result = await transform(source, info, params, out, limits, policy);
+  if (isPlainReencode(info, result) && result.body.length >= source.length && isCleanOriginal(info, source)) {
+    const { quality: _ignored, ...rest } = result;
+    return { result: { ...rest, body: source, contentType: SOURCE_CONTENT_TYPES[info.format] }, original: true };
+  }
+  return { result, original: false };
+}
+
+/** Outputs this small are cheap to encode losslessly: icons, badges, thumbnails of graphics. */
+const SMALL_OUTPUT_PIXELS = 250_000;
+
+/** Below this many bytes per pixel a source is drawn, not photographed (photos as PNG take 1.5–3). */
+const GRAPHIC_BYTES_PER_PIXEL = 0.5;
+
+const sourceBytesPerPixel = (info: ImageInfo) => info.bytes / (info.width * info.height * Math.max(1, info.pages));
+
+/**
+ * Whether a fallback may come out smaller than the first choice, so is worth its encode (the
+ * cases measured in docs/FORMAT-CHOICE.md):
+ * - WebP behind AVIF: always; it costs a fraction of the AVIF, and at the same q it is often smaller;
+ * - GIF and animations: always; they are small, and their source's bytes say little about a
+ *   re-encode (a 42 KB animated GIF re-encodes to 5.2 KB, smaller than its WebP);
+ * - PNG: when the output is small, the source is a drawing (few bytes per pixel), or the first
+ *   choice weighs more per pixel than the source;
+ * - JPEG: when the first choice weighs more per pixel than the source, or the perceptual search
+ *   needed a quality of 85 or more (grain that WebP's 4:2:0 keeps only at high quality).
+ */
+function worthTrying(info: ImageInfo, first: TransformResult, fallback: OutputChoice): boolean {
+  if (first.format === 'avif' && fallback.format === 'webp') return true;
+  if (fallback.animated || fallback.format === 'gif') return true;
+  const heavier = first.body.length > sourceBytesPerPixel(info) * first.width * first.height;
+  if (fallback.format === 'png') {
+    return heavier || first.width * first.height <= SMALL_OUTPUT_PIXELS || sourceBytesPerPixel(info) < GRAPHIC_BYTES_PER_PIXEL;
+  }
+  return heavier || (first.quality ?? 0) >= 85;
+}
+
+/**
+ * Transforms a source into `out`, never larger than the source in its own format and size. With
+ * `fallbacks` (the other formats auto=format considers), each one worth trying (worthTrying) is
+ * encoded too, and the smallest answer wins; a tie keeps the earlier choice.
  */
 export async function renderVariant(
   source: Buffer,
@@ -32,11 +77,16 @@ export async function renderVariant(
   out: OutputChoice,
   limits: TransformLimits,
   policy: EncodePolicy,
+  fallbacks: OutputChoice[] = [],
 ): Promise<Rendered> {
-  const result = await transform(source, info, params, out, limits, policy);
-  if (isPlainReencode(info, result) && result.body.length >= source.length && isCleanOriginal(info, source)) {
-    const { quality: _ignored, ...rest } = result;
-    return { result: { ...rest, body: source, contentType: SOURCE_CONTENT_TYPES[info.format] }, original: true };
+  const first = await renderAs(source, info, params, out, limits, policy);
+  let best = first;
+  const tried: OutputFormat[] = [first.result.format];
+  for (const fallback of fallbacks) {
+    if (!worthTrying(info, first.result, fallback)) continue;
+    const next = await renderAs(source, info, params, fallback, limits, policy);
+    tried.push(next.result.format);
+    if (next.result.body.length < best.result.body.length) best = next;
   }
-  return { result, original: false };
+  return { ...best, tried };
 }

@@ -119,3 +119,43 @@ export async function colorAt(img: Buffer, x: number, y: number): Promise<{ r: n
     .toBuffer();
   return { r: px[0]!, g: px[1]!, b: px[2]!, a: px[3]! };
 }
+
+/**
+ * Animated GIF of fine two-colour diagonal stripes that move: GIF's LZW on two palette entries
+ * beats lossy WebP on hard edges (WebP comes out several times larger).
+ */
+export async function stripesGif(opts: { frames?: number; width?: number; height?: number } = {}): Promise<Buffer> {
+  const { frames = 8, width = 120, height = 120 } = opts;
+  return rawImage(width, height * frames, 3, (x, y) => {
+    const f = Math.floor(y / height);
+    return ((x + (y % height) + 2 * f) >> 1) & 1 ? [20, 20, 200] : [235, 235, 235];
+  }, height)
+    .gif({ delay: Array<number>(frames).fill(80), loop: 0 })
+    .toBuffer();
+}
+
+/** The animated GIF above (animatedGif) as an animated WebP. */
+export async function animatedWebp(opts: { frames?: number; width?: number; height?: number } = {}): Promise<Buffer> {
+  return sharp(await animatedGif(opts), { pages: -1 }).webp({ loop: 0 }).toBuffer();
+}
+
+/** A flat interface drawing (few colours, axis-aligned blocks, as in a screenshot) as a palette PNG. */
+export async function flatUiPng(opts: { width?: number; height?: number } = {}): Promise<Buffer> {
+  const { width = 800, height = 480 } = opts;
+  const colours: Rgb[] = [[36, 41, 47], [9, 105, 218], [208, 215, 222], [255, 255, 255], [31, 136, 61]];
+  const random = prng(11);
+  const blocks = Array.from({ length: 60 }, (_, i) => {
+    const w = 40 + Math.floor(random() * 20) * 4;
+    const h = 8 + Math.floor(random() * 6) * 4;
+    return { x: Math.floor((random() * (width - w)) / 4) * 4, y: Math.floor((random() * (height - h)) / 4) * 4, w, h, c: colours[i % colours.length]! };
+  });
+  return rawImage(width, height, 3, (x, y) => {
+    for (let i = blocks.length - 1; i >= 0; i--) {
+      const b = blocks[i]!;
+      if (x >= b.x && x < b.x + b.w && y >= b.y && y < b.y + b.h) return b.c;
+    }
+    return [244, 244, 244];
+  })
+    .png({ palette: true })
+    .toBuffer();
+}
