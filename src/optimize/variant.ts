@@ -5,7 +5,7 @@ import type { CacheEntry, CacheKey } from '../cache/types.js';
 import { identify } from '../transform/identify.js';
 import { chooseOutput, fallbackOutputs, type AcceptedFormats } from '../transform/negotiate.js';
 import { renderVariant } from '../transform/optimize.js';
-import { describeMetadata } from '../transform/pipeline.js';
+import { describeMetadata, describeRendered } from '../transform/pipeline.js';
 import type { ImageInfo, OutputFormat, TransformLimits, TransformParams, TransformResult } from '../transform/types.js';
 import { EdgeError } from '../errors.js';
 import { loadSource, type Source, type SourceDeps, type SourceRequest } from './source.js';
@@ -97,6 +97,15 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   if (req.params.fm === 'json') {
     const json = Buffer.from(JSON.stringify(describeMetadata(info)));
     return { ...base, entry: entryFor(req, source, json, 'application/json', headers), bypass: false, info };
+  }
+  if (req.params.palette || req.params.fm === 'blurhash') {
+    const started = performance.now();
+    try {
+      const { body, contentType } = await describeRendered(source.body, info, req.params, deps.limits, req.site.policy);
+      return { ...base, entry: entryFor(req, source, body, contentType, headers), bypass: false, info, transformMs: performance.now() - started };
+    } catch (err) {
+      return onBadImage(err, req, source, base);
+    }
   }
   const out = chooseOutput(req.params, info, req.accepted, req.site.config.formats);
   const limits = { ...deps.limits, avifEffort: req.site.config.formats.avifEffort };

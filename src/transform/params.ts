@@ -3,14 +3,14 @@
  * string that enters the cache key. Every bad value is a 400 EDGE_BAD_PARAM naming the parameter.
  */
 import { badParam } from '../errors.js';
-import type { Color, Fit, ParsedParams, RequestedFormat, TransformParams } from './types.js';
+import type { Adjustments, Color, Fit, ParsedParams, RequestedFormat, TransformParams } from './types.js';
 
 const MAX_SIZE = 8192;
 
 const FITS: readonly Fit[] = ['clip', 'crop', 'fill', 'fillmax', 'max', 'min', 'scale'];
 const CROPS = new Set(['top', 'bottom', 'left', 'right', 'faces', 'entropy', 'edges', 'focalpoint']);
 const FORMATS: Record<string, RequestedFormat> = {
-  jpg: 'jpg', jpeg: 'jpg', pjpg: 'pjpg', png: 'png', png8: 'png8', webp: 'webp', avif: 'avif', gif: 'gif', json: 'json',
+  jpg: 'jpg', jpeg: 'jpg', pjpg: 'pjpg', png: 'png', png8: 'png8', webp: 'webp', avif: 'avif', gif: 'gif', json: 'json', blurhash: 'blurhash',
 };
 const FLIPS: Record<string, 'h' | 'v' | 'hv'> = { h: 'h', v: 'v', hv: 'hv', vh: 'hv' };
 /** `or` also takes degrees; these are the EXIF orientations that display the image turned so. */
@@ -20,9 +20,15 @@ const OR_DEGREES: Record<number, number> = { 90: 6, 180: 3, 270: 8 };
 export const TRANSFORM_PARAM_NAMES: ReadonlySet<string> = new Set([
   'w', 'h', 'dpr', 'fit', 'crop', 'fp-x', 'fp-y', 'ar', 'rect', 'fm', 'q', 'auto', 'lossless',
   'chromasub', 'bg', 'fill-color', 'blur', 'sharp', 'rot', 'flip', 'or', 'trim', 's',
+  // adjustments and stylize (adjust.ts)
+  'bri', 'con', 'exp', 'gam', 'high', 'shad', 'hue', 'sat', 'vib', 'invert', 'usm', 'usmrad',
+  'monochrome', 'duotone', 'duotone-alpha', 'sepia', 'px', 'htn',
+  // palette extraction (describe-pixels.ts)
+  'palette', 'colors', 'prefix',
 ]);
 
 const NUMBER = /^\+?(?:\d+(?:\.\d*)?|\.\d+)$/;
+const SIGNED = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
 const INTEGER = /^\+?\d+$/;
 
 function number(name: string, raw: string, min: number, max: number): number {
@@ -35,6 +41,13 @@ function integer(name: string, raw: string, min: number, max: number): number {
   const v = INTEGER.test(raw.trim()) ? Number(raw) : NaN;
   if (!(v >= min && v <= max)) throw badParam(name, `${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   return v;
+}
+
+/** A signed amount in imgix's range, rounded to a whole step so near-equal URLs share an entry; 0 is absent. */
+function amount(name: string, raw: string, min: number, max: number): number | undefined {
+  const v = SIGNED.test(raw.trim()) ? Number(raw) : NaN;
+  if (!(v >= min && v <= max)) throw badParam(name, `${name} must be a number from ${min} to ${max}, got "${raw}"`);
+  return Math.round(v) || undefined;
 }
 
 /** w/h: imgix also reads 0<v<1 as a fraction of the source; we reject it to keep sizes explicit. */
@@ -111,6 +124,35 @@ function oneOf<T>(name: string, raw: string, table: Record<string, T>): T {
   return v;
 }
 
+/** imgix's adjustment and stylize parameters (ranges as imgix documents them); undefined when none has an effect. */
+function parseAdjustments(get: (name: string) => string | undefined): Adjustments | undefined {
+  const a: Adjustments = {};
+  const set = <K extends keyof Adjustments>(key: K, name: string, parse: (v: string) => Adjustments[K] | undefined) => {
+    const v = get(name);
+    if (v === undefined) return;
+    const parsed = parse(v);
+    if (parsed !== undefined) a[key] = parsed;
+  };
+  for (const name of ['bri', 'con', 'exp', 'gam', 'sat', 'vib', 'usm'] as const) set(name, name, (v) => amount(name, v, -100, 100));
+  set('high', 'high', (v) => amount('high', v, -100, 0));
+  set('shad', 'shad', (v) => amount('shad', v, 0, 100));
+  set('hue', 'hue', (v) => amount('hue', v, 0, 359));
+  set('invert', 'invert', (v) => bool('invert', v) || undefined);
+  set('sepia', 'sepia', (v) => amount('sepia', v, 0, 100));
+  set('px', 'px', (v) => amount('px', v, 0, 100));
+  set('htn', 'htn', (v) => amount('htn', v, 0, 100));
+  set('monochrome', 'monochrome', (v) => parseColor('monochrome', v));
+  set('duotone', 'duotone', (v) => {
+    const parts = v.split(',');
+    if (parts.length !== 2) throw badParam('duotone', `duotone must be two hex colours (shadows,highlights), got "${v}"`);
+    return [parseColor('duotone', parts[0]!), parseColor('duotone', parts[1]!)];
+  });
+  if (a.duotone) set('duotoneAlpha', 'duotone-alpha', (v) => amount('duotone-alpha', v, 0, 100) ?? 0);
+  // usmrad only shapes usm: alone it has no effect and stays out of the key.
+  if (a.usm) set('usmrad', 'usmrad', (v) => number('usmrad', v, 0, 500));
+  return Object.keys(a).length > 0 ? a : undefined;
+}
+
 /**
  * Parse the request query. dpr multiplies w and h and is then dropped, so `w=150&dpr=2` and
  * `w=300` share one spec.
@@ -152,8 +194,30 @@ export function parseParams(query: URLSearchParams): ParsedParams {
   raw('flip', (v) => { p.flip = oneOf('flip', v, FLIPS); });
   raw('or', (v) => { p.or = parseOr(v); });
   raw('trim', (v) => { p.trim = oneOf('trim', v, { auto: 'auto' } as const); });
+  raw('palette', (v) => {
+    const format = oneOf('palette', v, { json: 'json', css: 'css' } as const);
+    const colors = get('colors');
+    const prefix = get('prefix')?.trim();
+    // The prefix becomes CSS class names: a CSS identifier and nothing else.
+    if (prefix !== undefined && !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(prefix)) throw badParam('prefix', `prefix must be a CSS class name (a letter, then letters, digits, - or _), got "${prefix}"`);
+    p.palette = { format, colors: colors === undefined ? 6 : integer('colors', colors, 1, 16), prefix: prefix ?? 'image' };
+  });
+  const adjust = parseAdjustments(get);
+  if (adjust) p.adjust = adjust;
 
   return { params: p, canonical: canonicalize(p), hasTransform };
+}
+
+function adjustmentEntries(a: Adjustments | undefined): [string, string | number | undefined][] {
+  if (!a) return [];
+  return [
+    ['bri', a.bri], ['con', a.con], ['exp', a.exp], ['gam', a.gam], ['high', a.high], ['shad', a.shad],
+    ['hue', a.hue], ['sat', a.sat], ['vib', a.vib], ['invert', a.invert ? 1 : undefined],
+    ['usm', a.usm], ['usmrad', a.usmrad], ['sepia', a.sepia], ['px', a.px], ['htn', a.htn],
+    ['monochrome', a.monochrome && colorHex(a.monochrome)],
+    ['duotone', a.duotone && `${colorHex(a.duotone[0])},${colorHex(a.duotone[1])}`],
+    ['duotone-alpha', a.duotoneAlpha],
+  ];
 }
 
 /** Sorted `k=v&…` of the normalized spec; absent values and no-op defaults are left out. */
@@ -171,6 +235,9 @@ function canonicalize(p: TransformParams): string {
     ['chromasub', p.chromasub],
     ['bg', p.bg && colorHex(p.bg)], ['fill-color', p.fillColor && colorHex(p.fillColor)],
     ['blur', p.blur], ['sharp', p.sharp], ['rot', p.rot], ['flip', p.flip], ['or', p.or], ['trim', p.trim],
+    ...adjustmentEntries(p.adjust),
+    ['palette', p.palette?.format], ['colors', p.palette?.colors],
+    ['prefix', p.palette?.format === 'css' ? p.palette.prefix : undefined],
   ];
   return entries
     .filter((e): e is [string, string | number] => e[1] !== undefined)

@@ -6,6 +6,8 @@
  */
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { EdgeError } from '../errors.js';
+import { applyAdjustments } from './adjust.js';
+import { blurhashOf, extractPalette, paletteCss } from './describe-pixels.js';
 import { encodePerImage, perImageMode } from './auto-encode.js';
 import { CONTENT_TYPES, applyEncoder, hasAlphaChannel } from './encode.js';
 import { orientationOps, orientedSize, planGeometry, rotateFlipOps, type GeometryPlan, type Size } from './geometry.js';
@@ -82,14 +84,15 @@ export function refuseOversizedSource(info: ImageInfo, limits: Pick<TransformLim
   }
 }
 
-async function run(
+/** The pipeline up to the encoder: geometry, rotation, background, blur, sharpen, adjustments, colour. */
+async function render(
   source: Buffer,
   info: ImageInfo,
   p: TransformParams,
   out: OutputChoice,
   limits: TransformLimits,
   policy: EncodePolicy,
-): Promise<TransformResult> {
+): Promise<Sharp> {
   const orientation = p.or ?? info.orientation;
   const animated = out.animated && info.pages > 1 && keepsFrames(p, orientation);
   const input: SharpOptions = {
@@ -132,7 +135,20 @@ async function run(
   if (flattenTo) img.flatten({ background: flattenTo });
   if (p.blur) img.blur(blurSigma(p.blur));
   if (p.sharp) img.sharpen({ sigma: sharpenSigma(p.sharp) });
+  if (p.adjust) img = await applyAdjustments(img, p.adjust, frames, limits.timeoutSeconds);
   applyMetadata(img, info, policy);
+  return img;
+}
+
+async function run(
+  source: Buffer,
+  info: ImageInfo,
+  p: TransformParams,
+  out: OutputChoice,
+  limits: TransformLimits,
+  policy: EncodePolicy,
+): Promise<TransformResult> {
+  const img = await render(source, info, p, out, limits, policy);
   const mode = perImageMode(p, out, info, policy);
   if (mode) {
     const enc = await encodePerImage(img, mode, p, out, limits, policy, info);
@@ -154,7 +170,7 @@ async function run(
 }
 
 /** Resize and re-encode one source. Every failure is an EdgeError. */
-export async function transform(
+export function transform(
   source: Buffer,
   info: ImageInfo,
   params: TransformParams,
@@ -162,9 +178,30 @@ export async function transform(
   limits: TransformLimits,
   policy: EncodePolicy,
 ): Promise<TransformResult> {
+  return asEdgeErrors(info, limits, () => run(source, info, params, out, limits, policy));
+}
+
+/**
+ * A text answer about the rendered pixels instead of an image: `palette=json|css` (after every
+ * adjustment and crop, as imgix extracts it) or `fm=blurhash`. Every failure is an EdgeError.
+ */
+export function describeRendered(source: Buffer, info: ImageInfo, params: TransformParams, limits: TransformLimits, policy: EncodePolicy): Promise<{ body: Buffer; contentType: string }> {
+  return asEdgeErrors(info, limits, async () => {
+    const img = await render(source, info, params, { format: 'png', progressive: false, palette: false, animated: false }, limits, policy);
+    if (params.palette) {
+      const palette = await extractPalette(img, params.palette.colors, limits.timeoutSeconds);
+      return params.palette.format === 'css'
+        ? { body: Buffer.from(paletteCss(palette, params.palette.prefix)), contentType: 'text/css; charset=utf-8' }
+        : { body: Buffer.from(JSON.stringify(palette)), contentType: 'application/json' };
+    }
+    return { body: Buffer.from(await blurhashOf(img, limits.timeoutSeconds)), contentType: 'text/plain; charset=utf-8' };
+  });
+}
+
+async function asEdgeErrors<T>(info: ImageInfo, limits: TransformLimits, work: () => Promise<T>): Promise<T> {
   refuseOversizedSource(info, limits);
   try {
-    return await run(source, info, params, out, limits, policy);
+    return await work();
   } catch (err) {
     if (err instanceof EdgeError) throw err;
     const message = (err as Error).message ?? String(err);

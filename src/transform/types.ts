@@ -1,7 +1,7 @@
 /** Shared types of the transform stage (params → negotiate → identify → pipeline). */
 
 export type Fit = 'clip' | 'crop' | 'fill' | 'fillmax' | 'max' | 'min' | 'scale';
-export type RequestedFormat = 'jpg' | 'pjpg' | 'png' | 'png8' | 'webp' | 'avif' | 'gif' | 'json';
+export type RequestedFormat = 'jpg' | 'pjpg' | 'png' | 'png8' | 'webp' | 'avif' | 'gif' | 'json' | 'blurhash';
 /** Formats a source can be in, as told by its magic bytes. */
 export type SourceFormat = 'jpeg' | 'png' | 'gif' | 'webp' | 'avif' | 'heif' | 'tiff' | 'svg';
 /** Encoders the pipeline drives. */
@@ -43,6 +43,43 @@ export interface TransformParams {
   /** EXIF-style orientation override (1..8) */
   or?: number;
   trim?: 'auto';
+  /** imgix adjustments and stylize (adjust.ts); absent when none is asked */
+  adjust?: Adjustments;
+  /** palette=json|css: the rendered image's dominant colours instead of the image */
+  palette?: { format: 'json' | 'css'; colors: number; prefix: string };
+}
+
+/** imgix's adjustment and stylize parameters, in imgix's own ranges. */
+export interface Adjustments {
+  /** -100..100 */
+  bri?: number;
+  con?: number;
+  exp?: number;
+  gam?: number;
+  /** -100..0 */
+  high?: number;
+  /** 0..100 */
+  shad?: number;
+  /** degrees, 1..359 */
+  hue?: number;
+  /** -100..100 */
+  sat?: number;
+  vib?: number;
+  invert?: boolean;
+  /** -100..100, with usmrad (radius, default 2.5) */
+  usm?: number;
+  usmrad?: number;
+  monochrome?: Color;
+  /** shadows colour, highlights colour */
+  duotone?: [Color, Color];
+  /** 0..100, default 100 */
+  duotoneAlpha?: number;
+  /** 0..100 */
+  sepia?: number;
+  /** pixel block size, 1..100 */
+  px?: number;
+  /** halftone, 1..100 */
+  htn?: number;
 }
 
 export interface ParsedParams {
