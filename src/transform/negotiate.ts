@@ -1,4 +1,5 @@
 import Negotiator from 'negotiator';
+import { frameNeedsAlpha } from './frame.js';
 import type { ImageInfo, OutputChoice, OutputFormat, TransformParams } from './types.js';
 
 /** The part of an Accept header that decides an image's format: all that enters the cache key. */
@@ -58,6 +59,11 @@ function sourceFamily(info: ImageInfo, keepModern: boolean): OutputChoice {
   return info.hasAlpha ? choice('png') : choice('jpeg');
 }
 
+/** A mask or a rounded border leaves transparent pixels: a JPEG family becomes PNG (an explicit fm is kept). */
+function keepClearPixels(params: TransformParams, family: OutputChoice): OutputChoice {
+  return family.format === 'jpeg' && frameNeedsAlpha(params.frame) ? choice('png') : family;
+}
+
 function requestedFormat(params: TransformParams, info: ImageInfo): OutputChoice | undefined {
   const animated = info.pages > 1;
   switch (params.fm) {
@@ -108,7 +114,7 @@ export function chooseOutput(
       return choice('webp');
     }
   }
-  const chosen = requestedFormat(params, info) ?? sourceFamily(info, !params.auto.format);
+  const chosen = requestedFormat(params, info) ?? keepClearPixels(params, sourceFamily(info, !params.auto.format));
   if (chosen.format === 'jpeg' && params.auto.compress) chosen.progressive = true;
   return chosen;
 }
@@ -122,7 +128,7 @@ export function chooseOutput(
 export function fallbackOutputs(params: TransformParams, info: ImageInfo, accepted: AcceptedFormats | undefined, first: OutputChoice): OutputChoice[] {
   if (!params.auto.format || !accepted) return [];
   const takesOwn = (info.format === 'webp' && accepted.webp) || (info.format === 'avif' && accepted.avif);
-  const family = requestedFormat(params, info) ?? sourceFamily(info, takesOwn);
+  const family = requestedFormat(params, info) ?? keepClearPixels(params, sourceFamily(info, takesOwn));
   if (family.format === 'jpeg' && params.auto.compress) family.progressive = true;
   const others = first.format === 'avif' && accepted.webp ? [choice('webp'), family] : [family];
   return others.filter((o, i) => o.format !== first.format && others.findIndex((x) => x.format === o.format) === i && (o.animated || !first.animated));

@@ -3,7 +3,7 @@
  * string that enters the cache key. Every bad value is a 400 EDGE_BAD_PARAM naming the parameter.
  */
 import { badParam } from '../errors.js';
-import type { Adjustments, Color, Fit, ParsedParams, RequestedFormat, TransformParams } from './types.js';
+import type { Adjustments, Color, Corners, Fit, FrameParams, ParsedParams, RequestedFormat, TransformParams } from './types.js';
 
 const MAX_SIZE = 8192;
 
@@ -16,15 +16,24 @@ const FLIPS: Record<string, 'h' | 'v' | 'hv'> = { h: 'h', v: 'v', hv: 'hv', vh: 
 /** `or` also takes degrees; these are the EXIF orientations that display the image turned so. */
 const OR_DEGREES: Record<number, number> = { 90: 6, 180: 3, 270: 8 };
 
-/** Every parameter the edge interprets (plus `s`, the signature): stripped from the origin query. */
+/** imgix's other names for parameters the edge reads (imgix-url-params' aliases); `or` is imgix's alias of `orient`. */
+const ALIASES: Readonly<Record<string, readonly string[]>> = {
+  w: ['width'], h: ['height'], fit: ['f'], or: ['orient'], 'fill-color': ['fillcolor'], invert: ['inv'], monochrome: ['mono'],
+};
+
+/** Every parameter the edge interprets (plus `s`, the signature, and aliases): stripped from the origin query. */
 export const TRANSFORM_PARAM_NAMES: ReadonlySet<string> = new Set([
   'w', 'h', 'dpr', 'fit', 'crop', 'fp-x', 'fp-y', 'ar', 'rect', 'fm', 'q', 'auto', 'lossless',
   'chromasub', 'bg', 'fill-color', 'blur', 'sharp', 'rot', 'flip', 'or', 'trim', 's',
   // adjustments and stylize (adjust.ts)
   'bri', 'con', 'exp', 'gam', 'high', 'shad', 'hue', 'sat', 'vib', 'invert', 'usm', 'usmrad',
   'monochrome', 'duotone', 'duotone-alpha', 'sepia', 'px', 'htn',
+  // mask, border, padding (frame.ts)
+  'mask', 'corner-radius', 'mask-bg', 'border', 'border-top', 'border-right', 'border-bottom', 'border-left',
+  'border-radius', 'border-radius-inner', 'pad', 'pad-top', 'pad-right', 'pad-bottom', 'pad-left',
   // palette extraction (describe-pixels.ts)
   'palette', 'colors', 'prefix',
+  ...Object.values(ALIASES).flat(),
 ]);
 
 const NUMBER = /^\+?(?:\d+(?:\.\d*)?|\.\d+)$/;
@@ -124,6 +133,65 @@ function oneOf<T>(name: string, raw: string, table: Record<string, T>): T {
   return v;
 }
 
+/** Widths of a border or padding: 0–1000 px (beyond is no longer a frame but a canvas). */
+const MAX_FRAME = 1000;
+
+/** One radius for every corner, or four (top-left, top-right, bottom-right, bottom-left). */
+function parseCorners(name: string, raw: string): Corners | undefined {
+  const parts = raw.split(',').map((v) => v.trim());
+  if (parts.length !== 1 && parts.length !== 4) throw badParam(name, `${name} must be one radius or four (tl,tr,br,bl), got "${raw}"`);
+  const radii = parts.map((v) => integer(name, v, 0, 8192));
+  const corners = (parts.length === 1 ? [radii[0], radii[0], radii[0], radii[0]] : radii) as Corners;
+  return corners.some((r) => r > 0) ? corners : undefined;
+}
+
+/** imgix's mask, border and padding parameters; undefined when none has an effect. */
+function parseFrame(get: (name: string) => string | undefined): FrameParams | undefined {
+  const f: FrameParams = {};
+  const mask = get('mask');
+  if (mask !== undefined) {
+    const shape = mask.trim().toLowerCase();
+    if (shape !== 'ellipse' && shape !== 'corners') throw badParam('mask', `mask accepts ellipse or corners (image masks are not supported), got "${mask}"`);
+    f.mask = shape;
+    const radius = get('corner-radius');
+    if (shape === 'corners' && radius !== undefined) {
+      const corners = parseCorners('corner-radius', radius);
+      if (corners) f.cornerRadius = corners;
+    }
+    const bg = get('mask-bg');
+    if (bg !== undefined) f.maskBg = parseColor('mask-bg', bg);
+  }
+  const border = get('border');
+  if (border !== undefined) {
+    const [width, colour, ...rest] = border.split(',');
+    if (colour === undefined || rest.length > 0) throw badParam('border', `border must be width,colour (e.g. 10,000000), got "${border}"`);
+    const w = integer('border', width!, 0, MAX_FRAME);
+    const side = (name: string) => {
+      const v = get(name);
+      return v === undefined ? w : integer(name, v, 0, MAX_FRAME);
+    };
+    const sides = { top: side('border-top'), right: side('border-right'), bottom: side('border-bottom'), left: side('border-left') };
+    if (sides.top + sides.right + sides.bottom + sides.left > 0) {
+      f.border = { sides, color: parseColor('border', colour) };
+      const outer = get('border-radius');
+      const inner = get('border-radius-inner');
+      const radius = outer === undefined ? undefined : parseCorners('border-radius', outer);
+      const innerRadius = inner === undefined ? undefined : parseCorners('border-radius-inner', inner);
+      if (radius) f.border.radius = radius;
+      if (innerRadius) f.border.innerRadius = innerRadius;
+    }
+  }
+  const raw = get('pad');
+  const pad = raw === undefined ? 0 : integer('pad', raw, 0, MAX_FRAME);
+  const padSide = (name: string) => {
+    const v = get(name);
+    return v === undefined ? pad : integer(name, v, 0, MAX_FRAME);
+  };
+  const sides = { top: padSide('pad-top'), right: padSide('pad-right'), bottom: padSide('pad-bottom'), left: padSide('pad-left') };
+  if (sides.top + sides.right + sides.bottom + sides.left > 0) f.pad = sides;
+  return Object.keys(f).length > 0 ? f : undefined;
+}
+
 /** imgix's adjustment and stylize parameters (ranges as imgix documents them); undefined when none has an effect. */
 function parseAdjustments(get: (name: string) => string | undefined): Adjustments | undefined {
   const a: Adjustments = {};
@@ -136,7 +204,7 @@ function parseAdjustments(get: (name: string) => string | undefined): Adjustment
   for (const name of ['bri', 'con', 'exp', 'gam', 'sat', 'vib', 'usm'] as const) set(name, name, (v) => amount(name, v, -100, 100));
   set('high', 'high', (v) => amount('high', v, -100, 0));
   set('shad', 'shad', (v) => amount('shad', v, 0, 100));
-  set('hue', 'hue', (v) => amount('hue', v, 0, 359));
+  set('hue', 'hue', (v) => (amount('hue', v, 0, 360) ?? 0) % 360 || undefined);
   set('invert', 'invert', (v) => bool('invert', v) || undefined);
   set('sepia', 'sepia', (v) => amount('sepia', v, 0, 100));
   set('px', 'px', (v) => amount('px', v, 0, 100));
@@ -158,8 +226,12 @@ function parseAdjustments(get: (name: string) => string | undefined): Adjustment
  * `w=300` share one spec.
  */
 export function parseParams(query: URLSearchParams): ParsedParams {
-  const source = (name: string) => (query.has(name) ? query : undefined);
-  const get = (name: string) => source(name)?.get(name) ?? undefined;
+  const present = (name: string) => [name, ...(ALIASES[name] ?? [])].find((n) => query.has(n));
+  const source = (name: string) => (present(name) ? query : undefined);
+  const get = (name: string) => {
+    const found = present(name);
+    return found === undefined ? undefined : (query.get(found) ?? undefined);
+  };
   let hasTransform = false;
   for (const name of TRANSFORM_PARAM_NAMES) if (name !== 's' && source(name)) hasTransform = true;
 
@@ -202,10 +274,25 @@ export function parseParams(query: URLSearchParams): ParsedParams {
     if (prefix !== undefined && !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(prefix)) throw badParam('prefix', `prefix must be a CSS class name (a letter, then letters, digits, - or _), got "${prefix}"`);
     p.palette = { format, colors: colors === undefined ? 6 : integer('colors', colors, 1, 16), prefix: prefix ?? 'image' };
   });
+  const frame = parseFrame(get);
+  if (frame) p.frame = frame;
   const adjust = parseAdjustments(get);
   if (adjust) p.adjust = adjust;
 
   return { params: p, canonical: canonicalize(p), hasTransform };
+}
+
+const corners = (c: Corners | undefined) => c?.join(',');
+const sides = (s: { top: number; right: number; bottom: number; left: number } | undefined) => s && `${s.top},${s.right},${s.bottom},${s.left}`;
+
+function frameEntries(f: FrameParams | undefined): [string, string | number | undefined][] {
+  if (!f) return [];
+  return [
+    ['mask', f.mask], ['corner-radius', corners(f.cornerRadius)], ['mask-bg', f.maskBg && colorHex(f.maskBg)],
+    ['border', f.border && `${sides(f.border.sides)},${colorHex(f.border.color)}`],
+    ['border-radius', corners(f.border?.radius)], ['border-radius-inner', corners(f.border?.innerRadius)],
+    ['pad', sides(f.pad)],
+  ];
 }
 
 function adjustmentEntries(a: Adjustments | undefined): [string, string | number | undefined][] {
@@ -236,6 +323,7 @@ function canonicalize(p: TransformParams): string {
     ['bg', p.bg && colorHex(p.bg)], ['fill-color', p.fillColor && colorHex(p.fillColor)],
     ['blur', p.blur], ['sharp', p.sharp], ['rot', p.rot], ['flip', p.flip], ['or', p.or], ['trim', p.trim],
     ...adjustmentEntries(p.adjust),
+    ...frameEntries(p.frame),
     ['palette', p.palette?.format], ['colors', p.palette?.colors],
     ['prefix', p.palette?.format === 'css' ? p.palette.prefix : undefined],
   ];

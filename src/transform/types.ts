@@ -45,8 +45,24 @@ export interface TransformParams {
   trim?: 'auto';
   /** imgix adjustments and stylize (adjust.ts); absent when none is asked */
   adjust?: Adjustments;
+  /** mask, border, padding (frame.ts); absent when none is asked */
+  frame?: FrameParams;
   /** palette=json|css: the rendered image's dominant colours instead of the image */
   palette?: { format: 'json' | 'css'; colors: number; prefix: string };
+}
+
+/** Radii of the four corners, clockwise from top-left, in pixels. */
+export type Corners = [number, number, number, number];
+
+/** imgix's mask, border and padding parameters. */
+export interface FrameParams {
+  mask?: 'ellipse' | 'corners';
+  /** mask=corners radii (default: 20 % of the shorter side) */
+  cornerRadius?: Corners;
+  /** what the masked-out area becomes (default transparent) */
+  maskBg?: Color;
+  border?: { sides: { top: number; right: number; bottom: number; left: number }; color: Color; radius?: Corners; innerRadius?: Corners };
+  pad?: { top: number; right: number; bottom: number; left: number };
 }
 
 /** imgix's adjustment and stylize parameters, in imgix's own ranges. */

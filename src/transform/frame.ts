@@ -1,0 +1,143 @@
+/**
+ * imgix's masks, borders and padding, applied last, on raw RGBA pixels: the mask shapes the image
+ * (transparent outside, or `mask-bg`), the border is added around it (its outer corners rounded by
+ * `border-radius`, the image's own corners by `border-radius-inner`), then the padding around
+ * that. Borders and padding add to the output's size. Edges are anti-aliased by coverage.
+ */
+import sharp, { type Sharp } from 'sharp';
+import { EdgeError } from '../errors.js';
+import type { Color, Corners, FrameParams } from './types.js';
+
+export const hasFrame = (f: FrameParams | undefined): f is FrameParams => f !== undefined && Object.keys(f).length > 0;
+
+/**
+ * True when the frame's shape needs transparent pixels (a mask without `mask-bg`, a border's
+ * rounded outer corners), so a JPEG family gives way to PNG. Padding does not: it takes the
+ * background, transparent only where the output has alpha anyway.
+ */
+export function frameNeedsAlpha(f: FrameParams | undefined): boolean {
+  if (!f) return false;
+  return (f.mask !== undefined && !f.maskBg) || f.border?.radius !== undefined;
+}
+
+interface Sides {
+  top: number;
+  right: number;
+  bottom: number;
+  left: number;
+}
+
+/**
+ * Signed distance from (x, y) to the edge of a rounded rectangle [0,w]×[0,h] with corner radii
+ * (tl, tr, br, bl): negative inside.
+ */
+function roundedRectDistance(x: number, y: number, w: number, h: number, r: Corners): number {
+  const right = x > w / 2;
+  const bottom = y > h / 2;
+  const radius = bottom ? (right ? r[2] : r[3]) : right ? r[1] : r[0];
+  const cx = right ? w - radius : radius;
+  const cy = bottom ? h - radius : radius;
+  const inCornerX = right ? x > cx : x < cx;
+  const inCornerY = bottom ? y > cy : y < cy;
+  if (radius > 0 && inCornerX && inCornerY) return Math.hypot(x - cx, y - cy) - radius;
+  return Math.max(-x, x - w, -y, y - h);
+}
+
+/** Signed distance to an ellipse inscribed in [0,w]×[0,h] (approximate, exact on the axes). */
+function ellipseDistance(x: number, y: number, w: number, h: number): number {
+  const rx = w / 2;
+  const ry = h / 2;
+  const k = Math.hypot((x - rx) / rx, (y - ry) / ry);
+  return (k - 1) * Math.min(rx, ry);
+}
+
+const coverage = (distance: number) => Math.max(0, Math.min(1, 0.5 - distance));
+
+/** Corner radii no larger than half the shorter side (CSS clamps the same way). */
+const clampCorners = (r: Corners, w: number, h: number): Corners => r.map((v) => Math.min(v, Math.min(w, h) / 2)) as Corners;
+
+/** Paints `colour` over the pixel at `o` with coverage `amount` (0..1), in straight alpha. */
+function paint(data: Buffer, o: number, colour: Color, amount: number): void {
+  if (amount <= 0) return;
+  const a0 = data[o + 3]! / 255;
+  const a1 = colour.alpha * amount;
+  const a = a1 + a0 * (1 - a1);
+  if (a <= 0) {
+    data.fill(0, o, o + 4);
+    return;
+  }
+  data[o] = Math.round((colour.r * a1 + data[o]! * a0 * (1 - a1)) / a);
+  data[o + 1] = Math.round((colour.g * a1 + data[o + 1]! * a0 * (1 - a1)) / a);
+  data[o + 2] = Math.round((colour.b * a1 + data[o + 2]! * a0 * (1 - a1)) / a);
+  data[o + 3] = Math.round(a * 255);
+}
+
+/** One frame through mask, border and padding; answers the new frame and its size. */
+function frameOne(src: Buffer, width: number, height: number, f: FrameParams, fill: Color): { data: Buffer; width: number; height: number } {
+  const data = Buffer.from(src);
+  if (f.mask) {
+    const radii = clampCorners(f.cornerRadius ?? [0, 0, 0, 0].map(() => 0.2 * Math.min(width, height)) as Corners, width, height);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const d = f.mask === 'ellipse' ? ellipseDistance(x + 0.5, y + 0.5, width, height) : roundedRectDistance(x + 0.5, y + 0.5, width, height, radii);
+        const inside = coverage(d);
+        if (inside >= 1) continue;
+        const o = (y * width + x) * 4;
+        data[o + 3] = Math.round(data[o + 3]! * inside);
+        if (f.maskBg) paint(data, o, f.maskBg, 1 - inside);
+      }
+    }
+  }
+  let out: { data: Buffer; width: number; height: number } = { data, width, height };
+  if (f.border) out = surround(out, f.border.sides, f.border.color, f.border.radius, f.border.innerRadius);
+  if (f.pad) out = surround(out, f.pad, fill);
+  return out;
+}
+
+/**
+ * The image with a band of `colour` around it (`sides` wide): the band's outer corners rounded by
+ * `outer` (transparent beyond), the image's corners by `inner` (the band's colour over them).
+ */
+function surround(img: { data: Buffer; width: number; height: number }, sides: Sides, colour: Color, outer?: Corners, inner?: Corners): { data: Buffer; width: number; height: number } {
+  const width = img.width + sides.left + sides.right;
+  const height = img.height + sides.top + sides.bottom;
+  const data = Buffer.alloc(width * height * 4);
+  const outerRadii = outer && clampCorners(outer, width, height);
+  const innerRadii = inner && clampCorners(inner, img.width, img.height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 4;
+      const ix = x - sides.left;
+      const iy = y - sides.top;
+      let band = 1;
+      if (ix >= 0 && iy >= 0 && ix < img.width && iy < img.height) {
+        img.data.copy(data, o, (iy * img.width + ix) * 4, (iy * img.width + ix) * 4 + 4);
+        band = innerRadii ? 1 - coverage(roundedRectDistance(ix + 0.5, iy + 0.5, img.width, img.height, innerRadii)) : 0;
+      }
+      paint(data, o, colour, band);
+      if (outerRadii) data[o + 3] = Math.round(data[o + 3]! * coverage(roundedRectDistance(x + 0.5, y + 0.5, width, height, outerRadii)));
+    }
+  }
+  return { data, width, height };
+}
+
+/**
+ * Runs mask, border and padding on what `img` has made so far and answers a new pipeline on the
+ * result (frames kept). `fill` is what padding and cleared pixels become: the background, or
+ * transparent where the output keeps alpha. Refuses a result past the output pixel budget.
+ */
+export async function applyFrame(img: Sharp, f: FrameParams, fill: Color, frames: number, maxOutputPixels: number, timeoutSeconds: number): Promise<Sharp> {
+  const { data, info } = await img.toColourspace('srgb').ensureAlpha().raw().timeout({ seconds: timeoutSeconds }).toBuffer({ resolveWithObject: true });
+  const frameHeight = info.height / frames;
+  const extraW = (f.border ? f.border.sides.left + f.border.sides.right : 0) + (f.pad ? f.pad.left + f.pad.right : 0);
+  const extraH = (f.border ? f.border.sides.top + f.border.sides.bottom : 0) + (f.pad ? f.pad.top + f.pad.bottom : 0);
+  if ((info.width + extraW) * (frameHeight + extraH) * frames > maxOutputPixels) {
+    throw new EdgeError('EDGE_IMAGE_TOO_LARGE', `border and padding would make the output ${info.width + extraW}x${frameHeight + extraH}, more than the ${maxOutputPixels} pixels allowed`);
+  }
+  const framed = [];
+  for (let i = 0; i < frames; i++) {
+    framed.push(frameOne(data.subarray(i * info.width * frameHeight * 4, (i + 1) * info.width * frameHeight * 4), info.width, frameHeight, f, fill));
+  }
+  const { width, height } = framed[0]!;
+  return sharp(Buffer.concat(framed.map((x) => x.data)), { raw: { width, height: height * frames, channels: 4, ...(frames > 1 ? { pageHeight: height } : {}) } });
+}
