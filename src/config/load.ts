@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseParams } from '../transform/params.js';
+import { fontTable } from '../transform/text.js';
 import { configSchema, type Config } from './schema.js';
 
 /** Every problem found in a config, reported together so one edit fixes them all. */
@@ -107,13 +108,14 @@ function duplicateSiteNames(sites: unknown): string[] {
 }
 
 /** A site's default parameters must parse, or every image of the site would answer 400. */
-function badSiteDefaults(sites: unknown): string[] {
+function badSiteDefaults(sites: unknown, fonts: unknown): string[] {
   if (!Array.isArray(sites)) return [];
+  const table = fontTable(typeof fonts === 'object' && fonts !== null ? (fonts as Record<string, string>) : undefined);
   return sites.flatMap((site, i) => {
     const defaults = (site as { defaults?: unknown })?.defaults;
     if (typeof defaults !== 'string') return [];
     try {
-      parseParams(new URLSearchParams(defaults));
+      parseParams(new URLSearchParams(defaults), table);
       return [];
     } catch (err) {
       return [`sites.${i}.defaults: ${(err as Error).message}`];
@@ -147,7 +149,7 @@ export function parseConfig(input: unknown, env: Env = {}, baseDir = process.cwd
   }
   if (typeof raw.cache?.dir === 'string') raw.cache = { ...raw.cache, dir: path.resolve(baseDir, raw.cache.dir) };
   applyEnv(raw, env, problems);
-  problems.push(...duplicateSiteNames(raw.sites), ...badSiteDefaults(raw.sites));
+  problems.push(...duplicateSiteNames(raw.sites), ...badSiteDefaults(raw.sites, raw.text?.fonts));
   const result = configSchema.safeParse(raw);
   if (!result.success) problems.push(...formatIssues(result.error));
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);

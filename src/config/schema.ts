@@ -136,6 +136,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    text: z
+      .object({
+        /** txt-font names (matched without case) → Pango font families installed here; unset: DejaVu and Liberation under imgix-style names */
+        fonts: z.record(z.string().min(1), z.string().min(1)).optional(),
+      })
+      .strict()
+      .prefault({}),
     admin: z
       .object({
         /** required (once, as ?token=) by the operator dashboard at /_edge/ui/; unset: the /_edge/ access rule alone */

@@ -14,6 +14,7 @@ import { EdgeMetrics } from '../observe/metrics.js';
 import { isRasterImagePath, isSvgPath } from '../origin/mime.js';
 import { sourceInspector } from '../transform/identify.js';
 import { parseParams } from '../transform/params.js';
+import { fontTable } from '../transform/text.js';
 import { handleDashboard } from './dashboard-route.js';
 import { handleEdgeRoute } from './edge-routes.js';
 import { LiveStats } from '../observe/live-stats.js';
@@ -68,6 +69,7 @@ export function createEdgeServer(
   limiter: TransformLimiter = transformLimiterFor(config),
 ): Edge {
   const sites = new SiteRegistry(config);
+  const fonts = fontTable(config.text.fonts);
   const background = new BackgroundQueue({
     maxQueued: config.limits.backgroundQueueLength,
     concurrency: 1,
@@ -143,7 +145,7 @@ export function createEdgeServer(
         const target = new URL(`${preview[2]}${url.search}`, 'http://edge.invalid');
         log.site = site.config.name;
         log.path = target.pathname;
-        const parsed = parseParams(target.searchParams);
+        const parsed = parseParams(target.searchParams, fonts);
         if (!parsed.hasTransform) throw new EdgeError('EDGE_BAD_PARAM', 'a preview needs at least one parameter', { param: 'w' });
         checkVariantBounds(parsed.params, site.config.bounds);
         await handleImage(req, res, { site, url: target, id: `preview:${site.config.name}${target.pathname}${target.search}` }, parsed, log, deps, undefined);
@@ -164,11 +166,11 @@ export function createEdgeServer(
     const site = sites.siteFor(req.headers.host);
     if (!site) throw new EdgeError('EDGE_NOT_FOUND', 'no site is configured for this host');
     log.site = site.config.name;
-    let parsed = parseParams(url.searchParams);
+    let parsed = parseParams(url.searchParams, fonts);
     // A site's defaults stand in for the parameters of a raster image asked for with none.
-    if (!parsed.hasTransform && isRasterImagePath(url.pathname)) parsed = parseParams(site.defaults);
+    if (!parsed.hasTransform && isRasterImagePath(url.pathname)) parsed = parseParams(site.defaults, fonts);
     // SVG is never served as a document from the edge's host: it is rasterized by default.
-    if (!parsed.hasTransform && isSvgPath(url.pathname)) parsed = parseParams(site.defaults.size > 0 ? site.defaults : SVG_DEFAULT);
+    if (!parsed.hasTransform && isSvgPath(url.pathname)) parsed = parseParams(site.defaults.size > 0 ? site.defaults : SVG_DEFAULT, fonts);
     // Every image URL of a signing site carries `s` (checked over the request target exactly as
     // sent: a parsed URL re-encodes some characters); pages and assets pass unsigned.
     const signed = site.config.signing.keys.length > 0;

@@ -3,7 +3,8 @@
  * string that enters the cache key. Every bad value is a 400 EDGE_BAD_PARAM naming the parameter.
  */
 import { badParam } from '../errors.js';
-import type { Adjustments, Color, Corners, Fit, FrameParams, ParsedParams, RequestedFormat, TransformParams } from './types.js';
+import { DEFAULT_FONT, DEFAULT_FONTS, fontKey } from './text.js';
+import type { Adjustments, Color, Corners, Fit, FrameParams, ParsedParams, RequestedFormat, TextParams, TransformParams } from './types.js';
 
 const MAX_SIZE = 8192;
 
@@ -31,6 +32,9 @@ export const TRANSFORM_PARAM_NAMES: ReadonlySet<string> = new Set([
   // mask, border, padding (frame.ts)
   'mask', 'corner-radius', 'mask-bg', 'border', 'border-top', 'border-right', 'border-bottom', 'border-left',
   'border-radius', 'border-radius-inner', 'pad', 'pad-top', 'pad-right', 'pad-bottom', 'pad-left',
+  // text (text.ts)
+  'txt', 'txt64', 'txt-size', 'txt-color', 'txt-font', 'txt-align', 'txt-pad', 'txt-width', 'txt-fit', 'txt-shad',
+  'txt-line', 'txt-line-color',
   // palette extraction (describe-pixels.ts)
   'palette', 'colors', 'prefix',
   ...Object.values(ALIASES).flat(),
@@ -133,6 +137,59 @@ function oneOf<T>(name: string, raw: string, table: Record<string, T>): T {
   return v;
 }
 
+/** The longest text drawn from a URL, in characters. */
+const MAX_TEXT = 500;
+const TEXT_ALIGN = { v: ['top', 'middle', 'bottom'], h: ['left', 'center', 'right'] } as const;
+
+/** imgix's `name64` form: the value in URL-safe base64 without padding. */
+function base64Value(name: string, raw: string): string {
+  if (!/^[A-Za-z0-9_-]*$/.test(raw)) throw badParam(`${name}64`, `${name}64 must be URL-safe base64 without padding`);
+  return Buffer.from(raw, 'base64url').toString('utf8');
+}
+
+/** imgix's text parameters; undefined without txt (the others only shape it). */
+function parseText(get: (name: string) => string | undefined, fonts: Readonly<Record<string, string>>): TextParams | undefined {
+  const encoded = get('txt64');
+  const text = encoded !== undefined ? base64Value('txt', encoded) : get('txt');
+  if (text === undefined || text.trim() === '') return undefined;
+  if ([...text].length > MAX_TEXT) throw badParam('txt', `txt is at most ${MAX_TEXT} characters`);
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) throw badParam('txt', 'txt must not contain control characters');
+  const fontName = fontKey(get('txt-font') ?? DEFAULT_FONT);
+  const font = fonts[fontName];
+  if (!font) throw badParam('txt-font', `txt-font must be one of the configured fonts (${Object.keys(fonts).join(', ')}), got "${get('txt-font')}"`);
+  const align = { v: 'top', h: 'left' } as TextParams['align'];
+  const alignRaw = get('txt-align');
+  if (alignRaw !== undefined) {
+    for (const a of list(alignRaw)) {
+      if ((TEXT_ALIGN.v as readonly string[]).includes(a)) align.v = a as TextParams['align']['v'];
+      else if ((TEXT_ALIGN.h as readonly string[]).includes(a)) align.h = a as TextParams['align']['h'];
+      else throw badParam('txt-align', `txt-align accepts top, middle, bottom, left, center, right; got "${a}"`);
+    }
+  }
+  const t: TextParams = {
+    text,
+    fontName,
+    font,
+    size: integerOr(get, 'txt-size', 12, 1, 1000),
+    color: parseColor('txt-color', get('txt-color') ?? '000000'),
+    align,
+    pad: integerOr(get, 'txt-pad', 10, 0, 1000),
+    shadow: Math.round(number('txt-shad', get('txt-shad') ?? '0', 0, 10) * 10) / 10,
+    line: integerOr(get, 'txt-line', 0, 0, 50),
+    lineColor: parseColor('txt-line-color', get('txt-line-color') ?? 'ffffff'),
+  };
+  const width = get('txt-width');
+  if (width !== undefined) t.width = integer('txt-width', width, 1, MAX_SIZE);
+  const fit = get('txt-fit');
+  if (fit !== undefined) t.fit = oneOf('txt-fit', fit, { max: 'max' } as const);
+  return t;
+}
+
+function integerOr(get: (name: string) => string | undefined, name: string, fallback: number, min: number, max: number): number {
+  const v = get(name);
+  return v === undefined ? fallback : integer(name, v, min, max);
+}
+
 /** Widths of a border or padding: 0–1000 px (beyond is no longer a frame but a canvas). */
 const MAX_FRAME = 1000;
 
@@ -225,7 +282,7 @@ function parseAdjustments(get: (name: string) => string | undefined): Adjustment
  * Parse the request query. dpr multiplies w and h and is then dropped, so `w=150&dpr=2` and
  * `w=300` share one spec.
  */
-export function parseParams(query: URLSearchParams): ParsedParams {
+export function parseParams(query: URLSearchParams, fonts: Readonly<Record<string, string>> = DEFAULT_FONTS): ParsedParams {
   const present = (name: string) => [name, ...(ALIASES[name] ?? [])].find((n) => query.has(n));
   const source = (name: string) => (present(name) ? query : undefined);
   const get = (name: string) => {
@@ -274,12 +331,25 @@ export function parseParams(query: URLSearchParams): ParsedParams {
     if (prefix !== undefined && !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(prefix)) throw badParam('prefix', `prefix must be a CSS class name (a letter, then letters, digits, - or _), got "${prefix}"`);
     p.palette = { format, colors: colors === undefined ? 6 : integer('colors', colors, 1, 16), prefix: prefix ?? 'image' };
   });
+  const text = parseText(get, fonts);
+  if (text) p.text = text;
   const frame = parseFrame(get);
   if (frame) p.frame = frame;
   const adjust = parseAdjustments(get);
   if (adjust) p.adjust = adjust;
 
   return { params: p, canonical: canonicalize(p), hasTransform };
+}
+
+function textEntries(t: TextParams | undefined): [string, string | number | undefined][] {
+  if (!t) return [];
+  // The text itself is keyed in base64url: any character, one form, never mistaken for a separator.
+  return [
+    ['txt64', Buffer.from(t.text).toString('base64url')], ['txt-font', t.fontName], ['txt-size', t.size],
+    ['txt-color', colorHex(t.color)], ['txt-align', `${t.align.v},${t.align.h}`], ['txt-pad', t.pad],
+    ['txt-width', t.width], ['txt-fit', t.fit], ['txt-shad', t.shadow || undefined],
+    ['txt-line', t.line || undefined], ['txt-line-color', t.line ? colorHex(t.lineColor) : undefined],
+  ];
 }
 
 const corners = (c: Corners | undefined) => c?.join(',');
@@ -323,6 +393,7 @@ function canonicalize(p: TransformParams): string {
     ['bg', p.bg && colorHex(p.bg)], ['fill-color', p.fillColor && colorHex(p.fillColor)],
     ['blur', p.blur], ['sharp', p.sharp], ['rot', p.rot], ['flip', p.flip], ['or', p.or], ['trim', p.trim],
     ...adjustmentEntries(p.adjust),
+    ...textEntries(p.text),
     ...frameEntries(p.frame),
     ['palette', p.palette?.format], ['colors', p.palette?.colors],
     ['prefix', p.palette?.format === 'css' ? p.palette.prefix : undefined],

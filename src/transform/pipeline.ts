@@ -9,6 +9,7 @@ import { EdgeError } from '../errors.js';
 import { applyAdjustments } from './adjust.js';
 import { blurhashOf, extractPalette, paletteCss } from './describe-pixels.js';
 import { applyFrame } from './frame.js';
+import { applyText } from './text.js';
 import { encodePerImage, perImageMode } from './auto-encode.js';
 import { CONTENT_TYPES, applyEncoder, hasAlphaChannel } from './encode.js';
 import { orientationOps, orientedSize, planGeometry, rotateFlipOps, type GeometryPlan, type Size } from './geometry.js';
@@ -137,6 +138,7 @@ async function render(
   if (p.blur) img.blur(blurSigma(p.blur));
   if (p.sharp) img.sharpen({ sigma: sharpenSigma(p.sharp) });
   if (p.adjust) img = await applyAdjustments(img, p.adjust, frames, limits.timeoutSeconds);
+  if (p.text) img = await applyText(img, p.text, frames, limits.timeoutSeconds);
   if (p.frame) {
     img = await applyFrame(img, p.frame, flattenTo ?? TRANSPARENT, frames, limits.maxOutputPixels, limits.timeoutSeconds);
     if (!alphaOut) img.flatten({ background: flattenTo ?? WHITE });

@@ -45,10 +45,35 @@ export interface TransformParams {
   trim?: 'auto';
   /** imgix adjustments and stylize (adjust.ts); absent when none is asked */
   adjust?: Adjustments;
+  /** txt* (text.ts); absent without txt */
+  text?: TextParams;
   /** mask, border, padding (frame.ts); absent when none is asked */
   frame?: FrameParams;
   /** palette=json|css: the rendered image's dominant colours instead of the image */
   palette?: { format: 'json' | 'css'; colors: number; prefix: string };
+}
+
+/** imgix's text parameters, resolved (the font is a Pango family from the configured list). */
+export interface TextParams {
+  text: string;
+  /** the imgix name asked for, as keyed */
+  fontName: string;
+  /** the Pango family it stands for */
+  font: string;
+  /** pixels */
+  size: number;
+  color: Color;
+  align: { v: 'top' | 'middle' | 'bottom'; h: 'left' | 'center' | 'right' };
+  /** pixels from the aligned edges */
+  pad: number;
+  /** wrap width, pixels */
+  width?: number;
+  fit?: 'max';
+  /** shadow strength 0–10 (blur sigma and offset, pixels) */
+  shadow: number;
+  /** outline width, pixels */
+  line: number;
+  lineColor: Color;
 }
 
 /** Radii of the four corners, clockwise from top-left, in pixels. */
