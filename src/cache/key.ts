@@ -45,3 +45,6 @@ export function parseSourceString(source: string): { site: string; path: string 
 export function sourceHashOf(site: string, path: string, sourceQuery: string): string {
   return sha256Hex(sourceStringOf(site, path, sourceQuery));
 }
+
+/** The purge tag every variant drawn with a watermark carries: purging the mark's URL purges them. */
+export const markTag = (markSourceHash: string): string => `imgedge:mark:${markSourceHash}`;

@@ -1,7 +1,7 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { sourceHashOf } from '../cache/key.js';
+import { markTag, sourceHashOf } from '../cache/key.js';
 import { EdgeError, badParam } from '../errors.js';
 import { HttpError } from './errors.js';
 import { sendJson } from './respond.js';
@@ -79,18 +79,20 @@ export async function handlePurge(req: IncomingMessage, res: ServerResponse, dep
     throw badParam(String(issue.path[0] ?? 'body'), issue.message);
   }
   const body = parsed.data;
+  const sourceHashes = body.urls.flatMap((u) => {
+    const { site, url } = locate(u, 'urls', req.headers.host, deps.sites);
+    return sourceQueriesOf(url, site).map((query) => sourceHashOf(site.config.name, url.pathname, query));
+  });
   const purge: PurgeRequest = {
     id: randomUUID(),
     at: Date.now(),
-    sourceHashes: body.urls.flatMap((u) => {
-      const { site, url } = locate(u, 'urls', req.headers.host, deps.sites);
-      return sourceQueriesOf(url, site).map((query) => sourceHashOf(site.config.name, url.pathname, query));
-    }),
+    sourceHashes,
     prefixes: body.prefixes.map((p) => {
       const { site, url } = locate(p, 'prefixes', req.headers.host, deps.sites);
       return { site: site.config.name, prefix: url.pathname };
     }),
-    tags: body.tags,
+    // A URL may also be a watermark: the variants drawn with it go too.
+    tags: [...body.tags, ...sourceHashes.map(markTag)],
     all: body.all,
   };
   const purged = await deps.bus.publish(purge);

@@ -8,6 +8,7 @@ import { renderVariant } from '../transform/optimize.js';
 import { describeMetadata, describeRendered } from '../transform/pipeline.js';
 import type { ImageInfo, OutputFormat, TransformLimits, TransformParams, TransformResult } from '../transform/types.js';
 import { EdgeError } from '../errors.js';
+import { loadMark } from './mark-source.js';
 import { loadSource, type Source, type SourceDeps, type SourceRequest } from './source.js';
 
 export interface VariantRequest extends SourceRequest {
@@ -68,7 +69,11 @@ function entryFor(req: VariantRequest, source: Source, body: Buffer, contentType
 
 /** The miss path: source → identify → negotiate → transform → never-larger check. */
 export async function produceVariant(req: VariantRequest, deps: VariantDeps): Promise<Variant> {
-  const source = await loadSource(req, deps);
+  const main = await loadSource(req, deps);
+  // A watermark is a second source: the variant lives as long as both, and purges of either reach it.
+  const mark = req.params.mark ? await loadMark(req.site, req.params.mark.src, req.epoch, deps) : undefined;
+  const source = mark ? { ...main, expiresAt: Math.min(main.expiresAt, mark.source.expiresAt), tags: [...main.tags, mark.tag] } : main;
+  const params = mark ? { ...req.params, markImage: mark.source.body } : req.params;
   const base = {
     cacheable: source.policy.cacheable,
     cacheControl: source.policy.cacheable ? remainingCacheControl(source.expiresAt) : source.policy.cacheControl,
@@ -77,7 +82,7 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   };
   // The source has not changed since this variant was made: a new lifetime, no transform.
   const { stale } = req;
-  if (stale && source.validator !== undefined && stale.meta.validator === source.validator) {
+  if (stale && !mark && source.validator !== undefined && stale.meta.validator === source.validator) {
     deps.metrics.variantsRenewed.inc();
     const entry = { meta: { ...stale.meta, createdAt: Date.now(), expiresAt: source.expiresAt }, body: stale.body };
     return { ...base, entry, bypass: false, renewed: true };
@@ -94,27 +99,27 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
     return onBadImage(err, req, source, base);
   }
   const headers = { 'x-original-bytes': String(source.body.length) };
-  if (req.params.fm === 'json') {
+  if (params.fm === 'json') {
     const json = Buffer.from(JSON.stringify(describeMetadata(info)));
     return { ...base, entry: entryFor(req, source, json, 'application/json', headers), bypass: false, info };
   }
-  if (req.params.palette || req.params.fm === 'blurhash') {
+  if (params.palette || params.fm === 'blurhash') {
     const started = performance.now();
     try {
-      const { body, contentType } = await describeRendered(source.body, info, req.params, deps.limits, req.site.policy);
+      const { body, contentType } = await describeRendered(source.body, info, params, deps.limits, req.site.policy);
       return { ...base, entry: entryFor(req, source, body, contentType, headers), bypass: false, info, transformMs: performance.now() - started };
     } catch (err) {
       return onBadImage(err, req, source, base);
     }
   }
-  const out = chooseOutput(req.params, info, req.accepted, req.site.config.formats);
+  const out = chooseOutput(params, info, req.accepted, req.site.config.formats);
   const limits = { ...deps.limits, avifEffort: req.site.config.formats.avifEffort };
   const started = performance.now();
-  const fallbacks = fallbackOutputs(req.params, info, req.accepted, out);
+  const fallbacks = fallbackOutputs(params, info, req.accepted, out);
   let result: TransformResult;
   let formatsTried: OutputFormat[];
   try {
-    ({ result, tried: formatsTried } = await renderVariant(source.body, info, req.params, out, limits, req.site.policy, fallbacks));
+    ({ result, tried: formatsTried } = await renderVariant(source.body, info, params, out, limits, req.site.policy, fallbacks));
   } catch (err) {
     return onBadImage(err, req, source, base);
   }

@@ -4,7 +4,7 @@
  */
 import { badParam } from '../errors.js';
 import { DEFAULT_FONT, DEFAULT_FONTS, fontKey } from './text.js';
-import type { Adjustments, Color, Corners, Fit, FrameParams, ParsedParams, RequestedFormat, TextParams, TransformParams } from './types.js';
+import type { Adjustments, Color, Corners, Fit, FrameParams, MarkParams, ParsedParams, RequestedFormat, TextParams, TransformParams } from './types.js';
 
 const MAX_SIZE = 8192;
 
@@ -32,6 +32,8 @@ export const TRANSFORM_PARAM_NAMES: ReadonlySet<string> = new Set([
   // mask, border, padding (frame.ts)
   'mask', 'corner-radius', 'mask-bg', 'border', 'border-top', 'border-right', 'border-bottom', 'border-left',
   'border-radius', 'border-radius-inner', 'pad', 'pad-top', 'pad-right', 'pad-bottom', 'pad-left',
+  // watermark (watermark.ts)
+  'mark', 'mark64', 'mark-w', 'mark-h', 'mark-fit', 'mark-scale', 'mark-align', 'mark-pad', 'mark-alpha', 'mark-x', 'mark-y', 'mark-tile',
   // text (text.ts)
   'txt', 'txt64', 'txt-size', 'txt-color', 'txt-font', 'txt-align', 'txt-pad', 'txt-width', 'txt-fit', 'txt-shad',
   'txt-line', 'txt-line-color',
@@ -140,6 +142,51 @@ function oneOf<T>(name: string, raw: string, table: Record<string, T>): T {
 /** The longest text drawn from a URL, in characters. */
 const MAX_TEXT = 500;
 const TEXT_ALIGN = { v: ['top', 'middle', 'bottom'], h: ['left', 'center', 'right'] } as const;
+
+/** imgix's watermark parameters; undefined without mark (the others only shape it). */
+function parseMark(get: (name: string) => string | undefined): MarkParams | undefined {
+  const encoded = get('mark64');
+  const src = (encoded !== undefined ? base64Value('mark', encoded) : get('mark'))?.trim();
+  if (!src) return undefined;
+  if (!src.startsWith('/') && !/^https?:\/\//i.test(src)) throw badParam('mark', `mark must be a path on the site (/logo.png) or an http(s) URL, got "${src}"`);
+  if (src.length > 2048) throw badParam('mark', 'mark is at most 2048 characters');
+  const align = { v: 'bottom', h: 'right' } as MarkParams['align'];
+  const alignRaw = get('mark-align');
+  if (alignRaw !== undefined) {
+    for (const a of list(alignRaw)) {
+      if ((TEXT_ALIGN.v as readonly string[]).includes(a)) align.v = a as MarkParams['align']['v'];
+      else if ((TEXT_ALIGN.h as readonly string[]).includes(a)) align.h = a as MarkParams['align']['h'];
+      else throw badParam('mark-align', `mark-align accepts top, middle, bottom, left, center, right; got "${a}"`);
+    }
+  }
+  const dimension = (name: string) => {
+    const v = get(name);
+    if (v === undefined) return undefined;
+    const n = number(name, v, 0, MAX_SIZE);
+    if (n === 0 || (n > 1 && !Number.isInteger(n))) throw badParam(name, `${name} must be whole pixels (2–${MAX_SIZE}) or a fraction of the image (0–1), got "${v}"`);
+    return n;
+  };
+  const m: MarkParams = {
+    src,
+    fit: oneOf('mark-fit', get('mark-fit') ?? 'clip', { clip: 'clip', crop: 'crop', fill: 'fill', max: 'max', scale: 'scale' } as const),
+    align,
+    pad: integerOr(get, 'mark-pad', 5, 0, 1000),
+    alpha: integerOr(get, 'mark-alpha', 100, 0, 100),
+  };
+  const w = dimension('mark-w');
+  const h = dimension('mark-h');
+  if (w !== undefined) m.w = w;
+  if (h !== undefined) m.h = h;
+  const scale = get('mark-scale');
+  if (scale !== undefined) m.scale = integer('mark-scale', scale, 1, 100);
+  const x = get('mark-x');
+  const y = get('mark-y');
+  if (x !== undefined) m.x = integer('mark-x', x, 0, MAX_SIZE);
+  if (y !== undefined) m.y = integer('mark-y', y, 0, MAX_SIZE);
+  const tile = get('mark-tile');
+  if (tile !== undefined) m.tile = oneOf('mark-tile', tile, { grid: 'grid' } as const);
+  return m;
+}
 
 /** imgix's `name64` form: the value in URL-safe base64 without padding. */
 function base64Value(name: string, raw: string): string {
@@ -331,6 +378,8 @@ export function parseParams(query: URLSearchParams, fonts: Readonly<Record<strin
     if (prefix !== undefined && !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(prefix)) throw badParam('prefix', `prefix must be a CSS class name (a letter, then letters, digits, - or _), got "${prefix}"`);
     p.palette = { format, colors: colors === undefined ? 6 : integer('colors', colors, 1, 16), prefix: prefix ?? 'image' };
   });
+  const mark = parseMark(get);
+  if (mark) p.mark = mark;
   const text = parseText(get, fonts);
   if (text) p.text = text;
   const frame = parseFrame(get);
@@ -339,6 +388,15 @@ export function parseParams(query: URLSearchParams, fonts: Readonly<Record<strin
   if (adjust) p.adjust = adjust;
 
   return { params: p, canonical: canonicalize(p), hasTransform };
+}
+
+function markEntries(m: MarkParams | undefined): [string, string | number | undefined][] {
+  if (!m) return [];
+  return [
+    ['mark', m.src], ['mark-w', m.w], ['mark-h', m.h], ['mark-fit', m.fit], ['mark-scale', m.scale],
+    ['mark-align', `${m.align.v},${m.align.h}`], ['mark-pad', m.pad], ['mark-alpha', m.alpha],
+    ['mark-x', m.x], ['mark-y', m.y], ['mark-tile', m.tile],
+  ];
 }
 
 function textEntries(t: TextParams | undefined): [string, string | number | undefined][] {
@@ -393,6 +451,7 @@ function canonicalize(p: TransformParams): string {
     ['bg', p.bg && colorHex(p.bg)], ['fill-color', p.fillColor && colorHex(p.fillColor)],
     ['blur', p.blur], ['sharp', p.sharp], ['rot', p.rot], ['flip', p.flip], ['or', p.or], ['trim', p.trim],
     ...adjustmentEntries(p.adjust),
+    ...markEntries(p.mark),
     ...textEntries(p.text),
     ...frameEntries(p.frame),
     ['palette', p.palette?.format], ['colors', p.palette?.colors],

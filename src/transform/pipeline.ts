@@ -10,6 +10,7 @@ import { applyAdjustments } from './adjust.js';
 import { blurhashOf, extractPalette, paletteCss } from './describe-pixels.js';
 import { applyFrame } from './frame.js';
 import { applyText } from './text.js';
+import { applyWatermark } from './watermark.js';
 import { encodePerImage, perImageMode } from './auto-encode.js';
 import { CONTENT_TYPES, applyEncoder, hasAlphaChannel } from './encode.js';
 import { orientationOps, orientedSize, planGeometry, rotateFlipOps, type GeometryPlan, type Size } from './geometry.js';
@@ -138,6 +139,10 @@ async function render(
   if (p.blur) img.blur(blurSigma(p.blur));
   if (p.sharp) img.sharpen({ sigma: sharpenSigma(p.sharp) });
   if (p.adjust) img = await applyAdjustments(img, p.adjust, frames, limits.timeoutSeconds);
+  if (p.mark) {
+    if (!p.markImage) throw new EdgeError('EDGE_INTERNAL', 'the watermark was not fetched before the transform');
+    img = await applyWatermark(img, p.mark, p.markImage, frames, limits.timeoutSeconds);
+  }
   if (p.text) img = await applyText(img, p.text, frames, limits.timeoutSeconds);
   if (p.frame) {
     img = await applyFrame(img, p.frame, flattenTo ?? TRANSPARENT, frames, limits.maxOutputPixels, limits.timeoutSeconds);

@@ -6,6 +6,7 @@
  * Outline (`txt-line`) and shadow (`txt-shad`) are made from the text's own alpha.
  */
 import sharp, { type OverlayOptions, type Sharp } from 'sharp';
+import { clipOverlay } from './overlay.js';
 import type { Color, TextParams } from './types.js';
 
 /** Fonts by their imgix-style name (lower case), as Pango font families; the config may replace them. */
@@ -111,7 +112,7 @@ export async function applyText(img: Sharp, t: TextParams, frames: number, timeo
   }
   const base = sharp(data, { raw: { width: info.width, height: info.height, channels: 4, ...(frames > 1 ? { pageHeight: frameHeight } : {}) } });
   // sharp places overlays inside the image only: let the composite clip them by materializing.
-  const { data: out } = await base.composite(overlays.map((o) => clip(o, info.width, info.height))).raw().toBuffer({ resolveWithObject: true });
+  const { data: out } = await base.composite(overlays.map((o) => clipOverlay(o, info.width, info.height))).raw().toBuffer({ resolveWithObject: true });
   return sharp(out, { raw: { width: info.width, height: info.height, channels: 4, ...(frames > 1 ? { pageHeight: frameHeight } : {}) } });
 }
 
@@ -143,21 +144,4 @@ function grow(alpha: Buffer, width: number, height: number, radius: number): Buf
     [from, to] = [to, from];
   }
   return from;
-}
-
-/** An overlay cut to the part inside a `width`×`height` canvas (sharp refuses one that sticks out). */
-function clip(o: OverlayOptions, width: number, height: number): OverlayOptions {
-  const raw = o.raw!;
-  const x0 = Math.max(0, o.left!);
-  const y0 = Math.max(0, o.top!);
-  const x1 = Math.min(width, o.left! + raw.width);
-  const y1 = Math.min(height, o.top! + raw.height);
-  const w = Math.max(1, x1 - x0);
-  const h = Math.max(1, y1 - y0);
-  const src = o.input as Buffer;
-  const out = Buffer.alloc(w * h * 4);
-  if (x1 > x0 && y1 > y0) {
-    for (let y = 0; y < h; y++) src.copy(out, y * w * 4, ((y0 - o.top! + y) * raw.width + (x0 - o.left!)) * 4, ((y0 - o.top! + y) * raw.width + (x0 - o.left! + w)) * 4);
-  }
-  return { input: out, raw: { width: w, height: h, channels: 4 }, left: Math.min(x0, width - 1), top: Math.min(y0, height - 1) };
 }

@@ -45,12 +45,35 @@ export interface TransformParams {
   trim?: 'auto';
   /** imgix adjustments and stylize (adjust.ts); absent when none is asked */
   adjust?: Adjustments;
+  /** mark* (watermark.ts); absent without mark */
+  mark?: MarkParams;
+  /** the watermark's bytes, fetched by the miss path before the transform (never part of the key) */
+  markImage?: Buffer;
   /** txt* (text.ts); absent without txt */
   text?: TextParams;
   /** mask, border, padding (frame.ts); absent when none is asked */
   frame?: FrameParams;
   /** palette=json|css: the rendered image's dominant colours instead of the image */
   palette?: { format: 'json' | 'css'; colors: number; prefix: string };
+}
+
+/** imgix's watermark parameters. */
+export interface MarkParams {
+  /** a path on the site's origin, or an absolute URL on it */
+  src: string;
+  /** pixels, or (0..1] a fraction of the image */
+  w?: number;
+  h?: number;
+  fit: 'clip' | 'crop' | 'fill' | 'max' | 'scale';
+  /** percent of the image's width */
+  scale?: number;
+  align: { v: 'top' | 'middle' | 'bottom'; h: 'left' | 'center' | 'right' };
+  pad: number;
+  /** 0..100 */
+  alpha: number;
+  x?: number;
+  y?: number;
+  tile?: 'grid';
 }
 
 /** imgix's text parameters, resolved (the font is a Pango family from the configured list). */
