@@ -63,6 +63,15 @@ const siteSchema = z
       })
       .strict()
       .prefault({}),
+    /** imgix's ch=: client hints asked by URL change the output; widths from hints snap up to this step (or to bounds.widths) */
+    clientHints: z
+      .object({
+        widthStep: z.number().int().min(1).max(1000).default(50),
+      })
+      .strict()
+      .prefault({}),
+    /** add Accept-CH and Critical-CH to HTML passthrough answers, so browsers send the hints */
+    acceptCH: z.boolean().default(false),
     /** What a source that cannot be decoded answers: a 422 error, or the original bytes. */
     onError: z.enum(['error', 'original']).default('error'),
     formats: z

@@ -171,7 +171,7 @@ class ImageRequest {
 export async function handleImage(
   req: IncomingMessage,
   res: ServerResponse,
-  target: { site: Site; url: URL; id: string },
+  target: { site: Site; url: URL; id: string; vary?: string[] },
   parsed: ParsedParams,
   log: RequestLog,
   deps: ImageDeps,
@@ -190,7 +190,7 @@ export async function handleImage(
   } else {
     answer = await request.answerFrom(first, key, accepted);
   }
-  const vary = site.config.languages.length > 0 ? 'Accept, Accept-Language' : 'Accept';
+  const vary = ['Accept', ...(site.config.languages.length > 0 ? ['Accept-Language'] : []), ...(target.vary ?? [])].join(', ');
   respond(req, res, answer, log, vary);
   if (answer.status === 'HIT' || answer.status === 'MISS') deps.knownVariants.remember(target.id, { site, path: url.pathname, key, vary });
 }

@@ -29,7 +29,10 @@ export class KnownVariants {
   /** The identity of a request as far as choosing a variant goes. */
   static targetOf(req: IncomingMessage): string {
     const h = req.headers;
-    return `${h.host ?? ''}\n${req.url ?? ''}\n${h.accept ?? ''}\n${h['accept-language'] ?? ''}`;
+    const target = `${h.host ?? ''}\n${req.url ?? ''}\n${h.accept ?? ''}\n${h['accept-language'] ?? ''}`;
+    // A URL that opts into client hints (ch=) maps to a key per hint value.
+    if (!req.url?.includes('ch=')) return target;
+    return `${target}\n${h['sec-ch-width'] ?? ''}\n${h.width ?? ''}\n${h['sec-ch-dpr'] ?? ''}\n${h.dpr ?? ''}\n${h['save-data'] ?? ''}`;
   }
 
   get(target: string): KnownVariant | undefined {

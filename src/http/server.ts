@@ -15,6 +15,7 @@ import { isRasterImagePath, isSvgPath } from '../origin/mime.js';
 import { sourceInspector } from '../transform/identify.js';
 import { parseParams } from '../transform/params.js';
 import { fontTable } from '../transform/text.js';
+import { applyClientHints } from './client-hints.js';
 import { handleDashboard } from './dashboard-route.js';
 import { handleEdgeRoute } from './edge-routes.js';
 import { LiveStats } from '../observe/live-stats.js';
@@ -181,8 +182,9 @@ export function createEdgeServer(
       site.origin.passthrough(req, res, `${url.pathname}${url.search}`, (err) => sendError(res, err));
       return;
     }
-    checkVariantBounds(parsed.params, site.config.bounds);
-    await handleImage(req, res, { site, url, id: target }, parsed, log, deps, prior);
+    const hinted = applyClientHints(req, parsed, site);
+    checkVariantBounds(hinted.parsed.params, site.config.bounds);
+    await handleImage(req, res, { site, url, id: target, vary: hinted.vary }, hinted.parsed, log, deps, prior);
   }
 
   const server = http.createServer((req, res) => {

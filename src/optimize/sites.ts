@@ -4,6 +4,10 @@ import type { Origin } from '../origin/types.js';
 import type { EncodePolicy } from '../transform/types.js';
 import { VariantCounter } from './variant-bounds.js';
 
+/** What a site with acceptCH asks browsers for on its pages (imgix's ch= hints), and what before the first image. */
+const ACCEPT_CH = 'Sec-CH-Width, Sec-CH-DPR, Width, DPR, Save-Data';
+const CRITICAL_CH = 'Sec-CH-DPR, DPR';
+
 /** A configured site with what it needs at request time. */
 export interface Site {
   config: SiteConfig;
@@ -23,7 +27,10 @@ export class SiteRegistry {
   constructor(config: Config) {
     this.all = config.sites.map((siteConfig) => ({
       config: siteConfig,
-      origin: createOrigin(siteConfig.origin, config.origin, { allowedOrigins: siteConfig.allowedOrigins }),
+      origin: createOrigin(siteConfig.origin, config.origin, {
+        allowedOrigins: siteConfig.allowedOrigins,
+        ...(siteConfig.acceptCH ? { htmlHeaders: { 'accept-ch': ACCEPT_CH, 'critical-ch': CRITICAL_CH } } : {}),
+      }),
       defaults: new URLSearchParams(siteConfig.defaults),
       policy: { qualityTarget: siteConfig.quality, ...siteConfig.metadata },
       ...(siteConfig.bounds.maxVariantsPerSource ? { variantCounter: new VariantCounter(siteConfig.bounds.maxVariantsPerSource) } : {}),

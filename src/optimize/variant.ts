@@ -74,6 +74,8 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   const mark = req.params.mark ? await loadMark(req.site, req.params.mark.src, req.epoch, deps) : undefined;
   const source = mark ? { ...main, expiresAt: Math.min(main.expiresAt, mark.source.expiresAt), tags: [...main.tags, mark.tag] } : main;
   const params = mark ? { ...req.params, markImage: mark.source.body } : req.params;
+  // Save-Data (ch=save-data): the perceptual search aims at the site's lowest target.
+  const policy = params.saveData ? { ...req.site.policy, qualityTarget: 'low' as const } : req.site.policy;
   const base = {
     cacheable: source.policy.cacheable,
     cacheControl: source.policy.cacheable ? remainingCacheControl(source.expiresAt) : source.policy.cacheControl,
@@ -106,7 +108,7 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   if (params.palette || params.fm === 'blurhash') {
     const started = performance.now();
     try {
-      const { body, contentType } = await describeRendered(source.body, info, params, deps.limits, req.site.policy);
+      const { body, contentType } = await describeRendered(source.body, info, params, deps.limits, policy);
       return { ...base, entry: entryFor(req, source, body, contentType, headers), bypass: false, info, transformMs: performance.now() - started };
     } catch (err) {
       return onBadImage(err, req, source, base);
@@ -119,7 +121,7 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   let result: TransformResult;
   let formatsTried: OutputFormat[];
   try {
-    ({ result, tried: formatsTried } = await renderVariant(source.body, info, params, out, limits, req.site.policy, fallbacks));
+    ({ result, tried: formatsTried } = await renderVariant(source.body, info, params, out, limits, policy, fallbacks));
   } catch (err) {
     return onBadImage(err, req, source, base);
   }

@@ -15,7 +15,7 @@ export class FileOrigin implements Origin {
   private readonly root: string;
   private realRoot: Promise<string>;
 
-  constructor(url: string, private readonly limits: OriginLimits) {
+  constructor(url: string, private readonly limits: OriginLimits, private readonly htmlHeaders: Record<string, string> = {}) {
     this.root = fileURLToPath(url.startsWith('file://') ? url : `file://${url.slice('file:'.length)}`);
     this.realRoot = realpath(this.root).catch(() => this.root);
   }
@@ -85,6 +85,7 @@ export class FileOrigin implements Origin {
     const type = contentTypeFor(file!);
     res.writeHead(200, {
       ...(type.startsWith('image/svg') ? SVG_PASSTHROUGH_HEADERS : {}),
+      ...(type.startsWith('text/html') ? this.htmlHeaders : {}),
       'content-type': type,
       'content-length': stat.size,
       'last-modified': stat.mtime.toUTCString(),

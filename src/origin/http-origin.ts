@@ -15,6 +15,8 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 export interface OriginSecurity {
   allowedOrigins?: string[];
   maxRedirects?: number;
+  /** headers added to HTML passthrough answers (a site's Accept-CH) */
+  htmlHeaders?: Record<string, string>;
 }
 
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
@@ -81,7 +83,9 @@ export class HttpOrigin implements Origin {
     });
     // An origin that dies mid-body must not leave the client waiting for bytes that never come.
     this.proxy.on('proxyRes', (proxyRes, _req, res) => {
-      if ((proxyRes.headers['content-type'] ?? '').toLowerCase().startsWith('image/svg')) Object.assign(proxyRes.headers, SVG_PASSTHROUGH_HEADERS);
+      const type = (proxyRes.headers['content-type'] ?? '').toLowerCase();
+      if (type.startsWith('image/svg')) Object.assign(proxyRes.headers, SVG_PASSTHROUGH_HEADERS);
+      if (security.htmlHeaders && type.startsWith('text/html')) Object.assign(proxyRes.headers, security.htmlHeaders);
       proxyRes.on('aborted', () => res.destroy());
       proxyRes.on('error', () => res.destroy());
     });

@@ -15,9 +15,9 @@ export function hasAlphaChannel(format: OutputFormat): boolean {
   return format !== 'jpeg';
 }
 
-/** q when given; else imgix's defaults: 45 with auto=compress, 75 otherwise. */
+/** q when given; else imgix's defaults: 45 with auto=compress (or Save-Data), 75 otherwise. */
 export function defaultQuality(p: TransformParams): number {
-  return p.q ?? (p.auto.compress ? 45 : 75);
+  return p.q ?? (p.auto.compress || p.saveData ? 45 : 75);
 }
 
 /** Sets the encoder on `img`; returns the quality it uses, when the format has one. */

@@ -32,6 +32,8 @@ export const TRANSFORM_PARAM_NAMES: ReadonlySet<string> = new Set([
   // mask, border, padding (frame.ts)
   'mask', 'corner-radius', 'mask-bg', 'border', 'border-top', 'border-right', 'border-bottom', 'border-left',
   'border-radius', 'border-radius-inner', 'pad', 'pad-top', 'pad-right', 'pad-bottom', 'pad-left',
+  // client hints (http/client-hints.ts)
+  'ch',
   // watermark (watermark.ts)
   'mark', 'mark64', 'mark-w', 'mark-h', 'mark-fit', 'mark-scale', 'mark-align', 'mark-pad', 'mark-alpha', 'mark-x', 'mark-y', 'mark-tile',
   // text (text.ts)
@@ -378,6 +380,11 @@ export function parseParams(query: URLSearchParams, fonts: Readonly<Record<strin
     if (prefix !== undefined && !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(prefix)) throw badParam('prefix', `prefix must be a CSS class name (a letter, then letters, digits, - or _), got "${prefix}"`);
     p.palette = { format, colors: colors === undefined ? 6 : integer('colors', colors, 1, 16), prefix: prefix ?? 'image' };
   });
+  raw('ch', (v) => {
+    const hints = new Set<'dpr' | 'save-data' | 'width'>();
+    for (const h of list(v)) hints.add(oneOf('ch', h, { width: 'width', dpr: 'dpr', 'save-data': 'save-data' } as const));
+    if (hints.size > 0) p.ch = [...hints].sort();
+  });
   const mark = parseMark(get);
   if (mark) p.mark = mark;
   const text = parseText(get, fonts);
@@ -436,7 +443,7 @@ function adjustmentEntries(a: Adjustments | undefined): [string, string | number
 }
 
 /** Sorted `k=v&…` of the normalized spec; absent values and no-op defaults are left out. */
-function canonicalize(p: TransformParams): string {
+export function canonicalize(p: TransformParams): string {
   const autos = [p.auto.compress && 'compress', p.auto.format && 'format'].filter(Boolean);
   const entries: [string, string | number | undefined][] = [
     ['w', p.w], ['h', p.h], ['fit', p.fit],
@@ -454,6 +461,7 @@ function canonicalize(p: TransformParams): string {
     ...markEntries(p.mark),
     ...textEntries(p.text),
     ...frameEntries(p.frame),
+    ['ch', p.ch?.join(',')], ['save-data', p.saveData ? 1 : undefined],
     ['palette', p.palette?.format], ['colors', p.palette?.colors],
     ['prefix', p.palette?.format === 'css' ? p.palette.prefix : undefined],
   ];

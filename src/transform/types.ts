@@ -45,6 +45,10 @@ export interface TransformParams {
   trim?: 'auto';
   /** imgix adjustments and stylize (adjust.ts); absent when none is asked */
   adjust?: Adjustments;
+  /** ch=: the client hints that may change this output (http/client-hints.ts folds them in) */
+  ch?: ('dpr' | 'save-data' | 'width')[];
+  /** Save-Data: on, asked by ch=save-data: quality lowered as for a slow connection */
+  saveData?: boolean;
   /** mark* (watermark.ts); absent without mark */
   mark?: MarkParams;
   /** the watermark's bytes, fetched by the miss path before the transform (never part of the key) */
