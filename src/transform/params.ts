@@ -18,7 +18,7 @@ const FLIPS: Record<string, 'h' | 'v' | 'hv'> = { h: 'h', v: 'v', hv: 'hv', vh: 
 const OR_DEGREES: Record<number, number> = { 90: 6, 180: 3, 270: 8 };
 
 /** imgix's other names for parameters the edge reads (imgix-url-params' aliases); `or` is imgix's alias of `orient`. */
-const ALIASES: Readonly<Record<string, readonly string[]>> = {
+export const PARAM_ALIASES: Readonly<Record<string, readonly string[]>> = {
   w: ['width'], h: ['height'], fit: ['f'], or: ['orient'], 'fill-color': ['fillcolor'], invert: ['inv'], monochrome: ['mono'],
 };
 
@@ -41,7 +41,7 @@ export const TRANSFORM_PARAM_NAMES: ReadonlySet<string> = new Set([
   'txt-line', 'txt-line-color',
   // palette extraction (describe-pixels.ts)
   'palette', 'colors', 'prefix',
-  ...Object.values(ALIASES).flat(),
+  ...Object.values(PARAM_ALIASES).flat(),
 ]);
 
 const NUMBER = /^\+?(?:\d+(?:\.\d*)?|\.\d+)$/;
@@ -332,7 +332,7 @@ function parseAdjustments(get: (name: string) => string | undefined): Adjustment
  * `w=300` share one spec.
  */
 export function parseParams(query: URLSearchParams, fonts: Readonly<Record<string, string>> = DEFAULT_FONTS): ParsedParams {
-  const present = (name: string) => [name, ...(ALIASES[name] ?? [])].find((n) => query.has(n));
+  const present = (name: string) => [name, ...(PARAM_ALIASES[name] ?? [])].find((n) => query.has(n));
   const source = (name: string) => (present(name) ? query : undefined);
   const get = (name: string) => {
     const found = present(name);
