@@ -109,6 +109,11 @@ describe('palette and blurhash answers', () => {
     assert.deepEqual(await pixel({ w: 100, invert: 'true' }, 10, 10), [0, 255, 255]);
     const blue = await pixel({ w: 100, duotone: '000080,ffd700' }, 10, 90);
     assert.ok(blue[2]! > blue[0]! && blue[2]! > 80, `dark blue quarter goes to navy: ${blue}`);
+    // Borders, masks and text from the same client.
+    assert.deepEqual(await pixel({ w: 100, border: '10,00ff00' }, 2, 2), [0, 255, 0]);
+    assert.deepEqual(await pixel({ w: 100, mask: 'ellipse', 'mask-bg': 'ffffff' }, 0, 0), [255, 255, 255]);
+    const text = await pixel({ w: 100, txt: '██', 'txt-color': 'ffffff', 'txt-size': 30, 'txt-pad': 0 }, 4, 15);
+    assert.deepEqual(text, [255, 255, 255], 'text drawn over the red quarter');
     const palette = await fetch(`${edge.url}${pathOf({ palette: 'json', colors: 4 })}`);
     assert.equal(((await palette.json()) as { colors: unknown[] }).colors.length, 4);
   });
