@@ -143,7 +143,20 @@ function oneOf<T>(name: string, raw: string, table: Record<string, T>): T {
 
 /** The longest text drawn from a URL, in characters. */
 const MAX_TEXT = 500;
-const TEXT_ALIGN = { v: ['top', 'middle', 'bottom'], h: ['left', 'center', 'right'] } as const;
+type Align = TextParams['align'];
+const ALIGN_V: readonly string[] = ['top', 'middle', 'bottom'];
+const ALIGN_H: readonly string[] = ['left', 'center', 'right'];
+
+/** imgix's `*-align`: a vertical and/or a horizontal word, each side keeping `fallback` when not given. */
+function parseAlign(name: string, raw: string | undefined, fallback: Align): Align {
+  const align = { ...fallback };
+  for (const a of raw === undefined ? [] : list(raw)) {
+    if (ALIGN_V.includes(a)) align.v = a as Align['v'];
+    else if (ALIGN_H.includes(a)) align.h = a as Align['h'];
+    else throw badParam(name, `${name} accepts top, middle, bottom, left, center, right; got "${a}"`);
+  }
+  return align;
+}
 
 /** imgix's watermark parameters; undefined without mark (the others only shape it). */
 function parseMark(get: (name: string) => string | undefined): MarkParams | undefined {
@@ -152,15 +165,7 @@ function parseMark(get: (name: string) => string | undefined): MarkParams | unde
   if (!src) return undefined;
   if (!src.startsWith('/') && !/^https?:\/\//i.test(src)) throw badParam('mark', `mark must be a path on the site (/logo.png) or an http(s) URL, got "${src}"`);
   if (src.length > 2048) throw badParam('mark', 'mark is at most 2048 characters');
-  const align = { v: 'bottom', h: 'right' } as MarkParams['align'];
-  const alignRaw = get('mark-align');
-  if (alignRaw !== undefined) {
-    for (const a of list(alignRaw)) {
-      if ((TEXT_ALIGN.v as readonly string[]).includes(a)) align.v = a as MarkParams['align']['v'];
-      else if ((TEXT_ALIGN.h as readonly string[]).includes(a)) align.h = a as MarkParams['align']['h'];
-      else throw badParam('mark-align', `mark-align accepts top, middle, bottom, left, center, right; got "${a}"`);
-    }
-  }
+  const align = parseAlign('mark-align', get('mark-align'), { v: 'bottom', h: 'right' });
   const dimension = (name: string) => {
     const v = get(name);
     if (v === undefined) return undefined;
@@ -206,15 +211,7 @@ function parseText(get: (name: string) => string | undefined, fonts: Readonly<Re
   const fontName = fontKey(get('txt-font') ?? DEFAULT_FONT);
   const font = fonts[fontName];
   if (!font) throw badParam('txt-font', `txt-font must be one of the configured fonts (${Object.keys(fonts).join(', ')}), got "${get('txt-font')}"`);
-  const align = { v: 'top', h: 'left' } as TextParams['align'];
-  const alignRaw = get('txt-align');
-  if (alignRaw !== undefined) {
-    for (const a of list(alignRaw)) {
-      if ((TEXT_ALIGN.v as readonly string[]).includes(a)) align.v = a as TextParams['align']['v'];
-      else if ((TEXT_ALIGN.h as readonly string[]).includes(a)) align.h = a as TextParams['align']['h'];
-      else throw badParam('txt-align', `txt-align accepts top, middle, bottom, left, center, right; got "${a}"`);
-    }
-  }
+  const align = parseAlign('txt-align', get('txt-align'), { v: 'top', h: 'left' });
   const t: TextParams = {
     text,
     fontName,
