@@ -2,6 +2,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { markTag, sourceHashOf } from '../cache/key.js';
+import { allowedOriginMarkSources } from '../optimize/mark-source.js';
 import { EdgeError, badParam } from '../errors.js';
 import { HttpError } from './errors.js';
 import { sendJson } from './respond.js';
@@ -80,6 +81,9 @@ export async function handlePurge(req: IncomingMessage, res: ServerResponse, dep
   }
   const body = parsed.data;
   const sourceHashes = body.urls.flatMap((u) => {
+    // A URL on a site's allowed origin can only be a watermark's: it is keyed by that URL.
+    const foreignMark = allowedOriginMarkSources(deps.sites.all, u);
+    if (foreignMark.length > 0) return foreignMark;
     const { site, url } = locate(u, 'urls', req.headers.host, deps.sites);
     return sourceQueriesOf(url, site).map((query) => sourceHashOf(site.config.name, url.pathname, query));
   });

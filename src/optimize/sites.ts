@@ -16,6 +16,8 @@ export interface Site {
   policy: EncodePolicy;
   /** new variants per source, when the site caps them */
   variantCounter?: VariantCounter;
+  /** the site's allowed origins (scheme://host:port), for watermarks fetched from them */
+  allowedOrigins: Map<string, Origin>;
 }
 
 /** Chooses the site by the request's Host; "*" is the fallback for hosts no site names. */
@@ -34,6 +36,7 @@ export class SiteRegistry {
       defaults: new URLSearchParams(siteConfig.defaults),
       policy: { qualityTarget: siteConfig.quality, ...siteConfig.metadata },
       ...(siteConfig.bounds.maxVariantsPerSource ? { variantCounter: new VariantCounter(siteConfig.bounds.maxVariantsPerSource) } : {}),
+      allowedOrigins: new Map(siteConfig.allowedOrigins.map((o) => [new URL(o).origin, createOrigin(new URL(o).origin, config.origin, { allowedOrigins: siteConfig.allowedOrigins })])),
     }));
     let fallback: Site | undefined;
     for (const site of this.all) {
@@ -55,6 +58,6 @@ export class SiteRegistry {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.all.map((s) => s.origin.close()));
+    await Promise.all(this.all.flatMap((s) => [s.origin, ...s.allowedOrigins.values()]).map((o) => o.close()));
   }
 }

@@ -3,7 +3,7 @@ import { cachePolicyFor, type CachePolicy } from '../cache/policy.js';
 import type { SingleFlight } from '../cache/single-flight.js';
 import type { CacheEntry, CacheEntryMeta, CacheKey, CacheStore } from '../cache/types.js';
 import type { EdgeMetrics } from '../observe/metrics.js';
-import type { HeadInspector, OriginResponse } from '../origin/types.js';
+import type { HeadInspector, Origin, OriginResponse } from '../origin/types.js';
 import { EdgeError } from '../errors.js';
 import type { Site } from './sites.js';
 
@@ -56,6 +56,8 @@ export interface SourceRequest {
   language?: string;
   /** the purge epoch when this work started */
   epoch: number;
+  /** where to fetch from instead of the site's origin (a watermark on one of its allowed origins) */
+  origin?: Origin;
 }
 
 /** Answered as 404 for the origin's 404 and 410, its other 4xx as they are, else 502 (http/errors.ts). */
@@ -115,7 +117,7 @@ export async function loadSource(req: SourceRequest, deps: SourceDeps): Promise<
   return deps.flights.run(`${req.epoch}:${sourceKey.variantHash}`, async () => {
     const started = performance.now();
     deps.metrics.originFetches.inc();
-    const res = await site.origin.fetch(req.originPath, {
+    const res = await (req.origin ?? site.origin).fetch(req.originPath, {
       inspect: deps.inspectSource,
       ...(held?.meta.headers['etag'] ? { ifNoneMatch: held.meta.headers['etag'] } : {}),
       ...(held?.meta.headers['last-modified'] ? { ifModifiedSince: held.meta.headers['last-modified'] } : {}),

@@ -15,6 +15,7 @@ const solid = (width: number, height: number, r: number, g: number, b: number) =
 describe('watermarks (imgix mark*)', () => {
   let dir: string;
   let origin: TestOrigin;
+  let brand: TestOrigin;
   let edge: RunningEdge;
 
   before(async () => {
@@ -23,12 +24,15 @@ describe('watermarks (imgix mark*)', () => {
     origin.set('/photo.png', { body: await solid(400, 300, 0, 0, 255), headers: { 'content-type': 'image/png' } });
     origin.set('/logo.png', { body: await solid(40, 20, 255, 0, 0), headers: { 'content-type': 'image/png' } });
     origin.set('/notes.txt', { body: 'not an image', headers: { 'content-type': 'text/plain' } });
-    edge = await startEdge(testConfig(origin.url, dir, { purge: { token: TOKEN } }));
+    brand = await TestOrigin.start();
+    brand.set('/brand.png', { body: await solid(40, 20, 255, 0, 0), headers: { 'content-type': 'image/png' } });
+    edge = await startEdge(testConfig(origin.url, dir, { purge: { token: TOKEN }, site: { allowedOrigins: [brand.url] } }));
   });
 
   after(async () => {
     await edge.close();
     await origin.close();
+    await brand.close();
     await removeDir(dir);
   });
 
@@ -105,5 +109,19 @@ describe('watermarks (imgix mark*)', () => {
     const after = await render(query);
     assert.equal(after.cache, 'MISS');
     assert.deepEqual(after.at(0, 0), [0, 255, 0], 'the new mark');
+  });
+
+  it('takes a mark from one of the site\'s allowedOrigins, purged by its own URL', async () => {
+    const query = `mark=${encodeURIComponent(`${brand.url}/brand.png`)}&mark-align=top,left&mark-pad=0&w=398`;
+    const first = await render(query);
+    assert.equal(first.status, 200, first.text);
+    assert.deepEqual(first.at(0, 0), [255, 0, 0]);
+    assert.equal((await render(query)).cache, 'HIT');
+    brand.set('/brand.png', { body: await solid(40, 20, 255, 255, 0), headers: { 'content-type': 'image/png' } });
+    const purge = await fetch(`${edge.url}/_edge/purge`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ urls: [`${brand.url}/brand.png`] }) });
+    assert.equal(purge.status, 200, await purge.clone().text());
+    const after = await render(query);
+    assert.equal(after.cache, 'MISS');
+    assert.deepEqual(after.at(0, 0), [255, 255, 0], 'the new mark');
   });
 });
