@@ -22,6 +22,18 @@ export const PARAM_ALIASES: Readonly<Record<string, readonly string[]>> = {
   w: ['width'], h: ['height'], fit: ['f'], or: ['orient'], 'fill-color': ['fillcolor'], invert: ['inv'], monochrome: ['mono'],
 };
 
+/**
+ * Parameters that only shape another one (colors and prefix shape palette, txt-* shape txt, …):
+ * alone they change nothing, so alone they do not make a request an image transform (a page's
+ * own `?prefix=` or `?colors=` still passes through).
+ */
+const SHAPING_ONLY: ReadonlySet<string> = new Set([
+  'colors', 'prefix', 'usmrad', 'duotone-alpha', 'corner-radius', 'mask-bg',
+  'border-top', 'border-right', 'border-bottom', 'border-left', 'border-radius', 'border-radius-inner',
+  'txt-size', 'txt-color', 'txt-font', 'txt-align', 'txt-pad', 'txt-width', 'txt-fit', 'txt-shad', 'txt-line', 'txt-line-color',
+  'mark-w', 'mark-h', 'mark-fit', 'mark-scale', 'mark-align', 'mark-pad', 'mark-alpha', 'mark-x', 'mark-y', 'mark-tile',
+]);
+
 /** Every parameter the edge interprets (plus `s`, the signature, and aliases): stripped from the origin query. */
 export const TRANSFORM_PARAM_NAMES: ReadonlySet<string> = new Set([
   'w', 'h', 'dpr', 'fit', 'crop', 'fp-x', 'fp-y', 'ar', 'rect', 'fm', 'q', 'auto', 'lossless',
@@ -336,7 +348,7 @@ export function parseParams(query: URLSearchParams, fonts: Readonly<Record<strin
     return found === undefined ? undefined : (query.get(found) ?? undefined);
   };
   let hasTransform = false;
-  for (const name of TRANSFORM_PARAM_NAMES) if (name !== 's' && source(name)) hasTransform = true;
+  for (const name of TRANSFORM_PARAM_NAMES) if (name !== 's' && !SHAPING_ONLY.has(name) && source(name)) hasTransform = true;
 
   const p: TransformParams = { fit: 'clip', crop: [], auto: { format: false, compress: false }, lossless: false };
   const raw = (name: string, parse: (v: string) => void) => {

@@ -111,6 +111,7 @@ describe('text (imgix txt*)', () => {
     assert.equal(key(`txt64=${Buffer.from('Hello, World!').toString('base64url')}`), key('txt=Hello%2C%20World!'));
     assert.notEqual(key('txt=a'), key('txt=b'));
     assert.equal(key('txt-size=40'), key(''), 'text parameters alone draw nothing');
+    assert.equal(parseParams(new URLSearchParams('txt-size=40&colors=3&prefix=x')).hasTransform, false, 'nor make a request an image transform');
   });
 
   it('refuses text too long, control characters and bad values, naming the parameter', () => {
