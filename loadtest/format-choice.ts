@@ -131,7 +131,7 @@ function report(cases: Case[], seconds: number): string {
     '',
     `\`npm run bench:formats\` (${new Date().toISOString().slice(0, 10)}, ${cases.length} answers in ${Math.round(seconds)} s on this 2-core machine).`,
     'Each answer is the rule\'s (transform/optimize.ts); the truth is every format the edge considers',
-    '(the negotiated one, WebP behind AVIF, the source\'s family or `fm`) encoded alone and the smallest taken.',
+    '(the negotiated one and the source\'s family or `fm`) encoded alone and the smallest taken.',
     'Queries: `w=320` and `w=960` (never enlarged), each with `auto=format,compress` and plain `auto=format`;',
     'clients taking WebP, and AVIF + WebP.',
     '',

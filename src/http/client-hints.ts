@@ -6,11 +6,10 @@
  * cache key; `Vary` names exactly the hint headers the URL asked for.
  */
 import type { IncomingMessage } from 'node:http';
-import { canonicalize } from '../transform/params.js';
+import { MAX_SIZE, canonicalize } from '../transform/params.js';
 import type { ParsedParams } from '../transform/types.js';
 import type { Site } from '../optimize/sites.js';
 
-const MAX_WIDTH = 8192;
 const VARY: Record<string, string[]> = { width: ['Sec-CH-Width', 'Width'], dpr: ['Sec-CH-DPR', 'DPR'], 'save-data': ['Save-Data'] };
 
 const hint = (req: IncomingMessage, names: string[]): number | undefined => {
@@ -29,23 +28,28 @@ function snapWidth(px: number, site: Site): number {
     return sorted.find((w) => w >= px) ?? sorted[sorted.length - 1]!;
   }
   const step = site.config.clientHints.widthStep;
-  return Math.min(MAX_WIDTH, Math.ceil(px / step) * step);
+  return Math.min(MAX_SIZE, Math.ceil(px / step) * step);
 }
 
-/** The parameters with the request's hints folded in, and the hint headers to name in Vary. */
-export function applyClientHints(req: IncomingMessage, parsed: ParsedParams, site: Site): { parsed: ParsedParams; vary: string[] } {
+/**
+ * The parameters with the request's hints folded in, and the hint headers to name in Vary.
+ * `urlDpr`: the URL gave its own dpr (already folded into w and h), which the DPR hint leaves be.
+ */
+export function applyClientHints(req: IncomingMessage, parsed: ParsedParams, site: Site, urlDpr: boolean): { parsed: ParsedParams; vary: string[] } {
   const asked = parsed.params.ch;
   if (!asked) return { parsed, vary: [] };
   const p = { ...parsed.params };
   const width = asked.includes('width') ? hint(req, VARY.width!) : undefined;
-  const dpr = asked.includes('dpr') ? hint(req, VARY.dpr!) : undefined;
-  if (width !== undefined && p.w === undefined) {
+  const dpr = asked.includes('dpr') && !urlDpr ? hint(req, VARY.dpr!) : undefined;
+  if (width !== undefined && p.w === undefined && p.h === undefined) {
     // Width is already in physical pixels: DPR is not applied again.
     p.w = snapWidth(width, site);
   } else if (dpr !== undefined && dpr > 1) {
+    // Both sides by one ratio (the width's, after snapping), so the shape asked for is kept.
     const factor = Math.min(5, Math.ceil(dpr * 2) / 2);
-    if (p.w !== undefined) p.w = snapWidth(p.w * factor, site);
-    if (p.h !== undefined) p.h = Math.min(MAX_WIDTH, Math.round(p.h * factor));
+    const ratio = p.w !== undefined ? snapWidth(p.w * factor, site) / p.w : factor;
+    if (p.w !== undefined) p.w = Math.min(MAX_SIZE, Math.round(p.w * ratio));
+    if (p.h !== undefined) p.h = Math.min(MAX_SIZE, Math.round(p.h * ratio));
   }
   if (asked.includes('save-data') && String(req.headers['save-data'] ?? '').trim().toLowerCase() === 'on') p.saveData = true;
   return { parsed: { ...parsed, params: p, canonical: canonicalize(p) }, vary: asked.flatMap((h) => VARY[h] ?? []) };

@@ -30,8 +30,10 @@ export class KnownVariants {
   static targetOf(req: IncomingMessage): string {
     const h = req.headers;
     const target = `${h.host ?? ''}\n${req.url ?? ''}\n${h.accept ?? ''}\n${h['accept-language'] ?? ''}`;
-    // A URL that opts into client hints (ch=) maps to a key per hint value.
-    if (!req.url?.includes('ch=')) return target;
+    // Client hints can change the variant (ch= in the URL, or in a site's defaults): when a
+    // browser sends any, they are part of the identity.
+    const hints = h['sec-ch-width'] ?? h.width ?? h['sec-ch-dpr'] ?? h.dpr ?? h['save-data'];
+    if (hints === undefined) return target;
     return `${target}\n${h['sec-ch-width'] ?? ''}\n${h.width ?? ''}\n${h['sec-ch-dpr'] ?? ''}\n${h.dpr ?? ''}\n${h['save-data'] ?? ''}`;
   }
 

@@ -2,7 +2,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { markTag, sourceHashOf } from '../cache/key.js';
-import { allowedOriginMarkSources } from '../optimize/mark-source.js';
+import { allowedOriginMarkSources, sameSiteMarkSource } from '../optimize/mark-source.js';
 import { EdgeError, badParam } from '../errors.js';
 import { HttpError } from './errors.js';
 import { sendJson } from './respond.js';
@@ -85,7 +85,9 @@ export async function handlePurge(req: IncomingMessage, res: ServerResponse, dep
     const foreignMark = allowedOriginMarkSources(deps.sites.all, u);
     if (foreignMark.length > 0) return foreignMark;
     const { site, url } = locate(u, 'urls', req.headers.host, deps.sites);
-    return sourceQueriesOf(url, site).map((query) => sourceHashOf(site.config.name, url.pathname, query));
+    const sources = sourceQueriesOf(url, site).map((query) => sourceHashOf(site.config.name, url.pathname, query));
+    // As a watermark the same URL is keyed without a language (mark-source.ts).
+    return [...new Set([...sources, sameSiteMarkSource(site, url)])];
   });
   const purge: PurgeRequest = {
     id: randomUUID(),

@@ -13,7 +13,7 @@ import { TransformLimiter } from '../transform/limiter.js';
 import { EdgeMetrics } from '../observe/metrics.js';
 import { isRasterImagePath, isSvgPath } from '../origin/mime.js';
 import { sourceInspector } from '../transform/identify.js';
-import { parseParams } from '../transform/params.js';
+import { onlyAliasParams, parseParams } from '../transform/params.js';
 import { fontTable } from '../transform/text.js';
 import { applyClientHints } from './client-hints.js';
 import { handleDashboard } from './dashboard-route.js';
@@ -33,6 +33,8 @@ import { SiteRegistry } from '../optimize/sites.js';
 import type { Variant } from '../optimize/variant.js';
 
 const SVG_DEFAULT = new URLSearchParams('fm=png');
+/** A page's request: no transform asked. */
+const NO_TRANSFORM = parseParams(new URLSearchParams());
 /** How often a node says it is alive (the node list keeps those seen within 15 s). */
 const NODE_ANNOUNCE_MS = 5_000;
 /** Request targets remembered for the hit fast path (a few hundred bytes each). */
@@ -167,7 +169,9 @@ export function createEdgeServer(
     const site = sites.siteFor(req.headers.host);
     if (!site) throw new EdgeError('EDGE_NOT_FOUND', 'no site is configured for this host');
     log.site = site.config.name;
-    let parsed = parseParams(url.searchParams, fonts);
+    // imgix's aliases (width, f, …) alone make an image request only of an image's path.
+    const pageQuery = !isRasterImagePath(url.pathname) && onlyAliasParams(url.searchParams);
+    let parsed = pageQuery ? NO_TRANSFORM : parseParams(url.searchParams, fonts);
     // A site's defaults stand in for the parameters of a raster image asked for with none.
     if (!parsed.hasTransform && isRasterImagePath(url.pathname)) parsed = parseParams(site.defaults, fonts);
     // SVG is never served as a document from the edge's host: it is rasterized by default.
@@ -182,7 +186,7 @@ export function createEdgeServer(
       site.origin.passthrough(req, res, `${url.pathname}${url.search}`, (err) => sendError(res, err));
       return;
     }
-    const hinted = applyClientHints(req, parsed, site);
+    const hinted = applyClientHints(req, parsed, site, url.searchParams.has('dpr'));
     checkVariantBounds(hinted.parsed.params, site.config.bounds);
     await handleImage(req, res, { site, url, id: target, vary: hinted.vary }, hinted.parsed, log, deps, prior);
   }

@@ -67,3 +67,8 @@ export function allowedOriginMarkSources(sites: readonly Site[], target: string)
     .filter((site) => site.allowedOrigins.has(url.origin))
     .map((site) => sourceHashOf(site.config.name, `${url.origin}${url.pathname}`, sourceQueryOf(url, site)));
 }
+
+/** The source hash of a mark at `url`'s path on the site (as loadMark keys it). */
+export function sameSiteMarkSource(site: Site, url: URL): string {
+  return sourceHashOf(site.config.name, url.pathname, sourceQueryOf(url, site));
+}

@@ -69,22 +69,20 @@ function entryFor(req: VariantRequest, source: Source, body: Buffer, contentType
 
 /** The miss path: source → identify → negotiate → transform → never-larger check. */
 export async function produceVariant(req: VariantRequest, deps: VariantDeps): Promise<Variant> {
-  const main = await loadSource(req, deps);
-  // A watermark is a second source: the variant lives as long as both, and purges of either reach it.
-  const mark = req.params.mark ? await loadMark(req.site, req.params.mark.src, req.epoch, deps) : undefined;
-  const source = mark ? { ...main, expiresAt: Math.min(main.expiresAt, mark.source.expiresAt), tags: [...main.tags, mark.tag] } : main;
-  const params = mark ? { ...req.params, markImage: mark.source.body } : req.params;
+  let source = await loadSource(req, deps);
+  let params = req.params;
   // Save-Data (ch=save-data): the perceptual search aims at the site's lowest target.
   const policy = params.saveData ? { ...req.site.policy, qualityTarget: 'low' as const } : req.site.policy;
-  const base = {
+  let base = {
     cacheable: source.policy.cacheable,
     cacheControl: source.policy.cacheable ? remainingCacheControl(source.expiresAt) : source.policy.cacheControl,
     fetchMs: source.fetchMs,
     transformMs: 0,
   };
-  // The source has not changed since this variant was made: a new lifetime, no transform.
+  // The source has not changed since this variant was made: a new lifetime, no transform (not
+  // for a watermarked one: its mark may have changed).
   const { stale } = req;
-  if (stale && !mark && source.validator !== undefined && stale.meta.validator === source.validator) {
+  if (stale && !params.mark && source.validator !== undefined && stale.meta.validator === source.validator) {
     deps.metrics.variantsRenewed.inc();
     const entry = { meta: { ...stale.meta, createdAt: Date.now(), expiresAt: source.expiresAt }, body: stale.body };
     return { ...base, entry, bypass: false, renewed: true };
@@ -104,6 +102,15 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   if (params.fm === 'json') {
     const json = Buffer.from(JSON.stringify(describeMetadata(info)));
     return { ...base, entry: entryFor(req, source, json, 'application/json', headers), bypass: false, info };
+  }
+  if (params.mark) {
+    // A watermark is a second source: the variant lives as long as both (cached only if both may
+    // be), and a purge of either reaches it (the mark's tag).
+    const mark = await loadMark(req.site, params.mark.src, req.epoch, deps);
+    const cacheable = base.cacheable && mark.source.policy.cacheable;
+    source = { ...source, expiresAt: Math.min(source.expiresAt, mark.source.expiresAt), tags: [...source.tags, mark.tag] };
+    base = { ...base, cacheable, cacheControl: cacheable ? remainingCacheControl(source.expiresAt) : base.cacheable ? mark.source.policy.cacheControl : base.cacheControl };
+    params = { ...params, markImage: mark.source.body };
   }
   if (params.palette || params.fm === 'blurhash') {
     const started = performance.now();

@@ -6,6 +6,7 @@
  * formulas: each mapping below is documented in docs/IMGIX.md.
  */
 import sharp, { type Sharp } from 'sharp';
+import { pixelsInWorker } from './quality-pool.js';
 import type { Adjustments, Color } from './types.js';
 
 /** True when any adjustment asks for the pixel pass. */
@@ -103,8 +104,17 @@ function halftone(data: Buffer, width: number, height: number, channels: number,
   }
 }
 
+export interface PixelPass {
+  data: Buffer;
+  width: number;
+  frameHeight: number;
+  frames: number;
+  channels: number;
+  a: Adjustments;
+}
+
 /** Applies every pixel adjustment to raw sRGB pixels in place (3 or 4 channels; alpha untouched). */
-export function adjustPixels(data: Buffer, width: number, frameHeight: number, frames: number, channels: number, a: Adjustments): void {
+export function adjustPixels({ data, width, frameHeight, frames, channels, a }: PixelPass): void {
   const tone = a.exp || a.bri || a.con || a.gam || a.high || a.shad ? toneTable(a) : undefined;
   const hue = a.hue ? hueMatrix(a.hue) : undefined;
   const satFactor = a.sat ? 1 + a.sat / 100 : 1;
@@ -176,15 +186,16 @@ export function adjustPixels(data: Buffer, width: number, frameHeight: number, f
 }
 
 /**
- * Runs the pixel pass on what `img` has made so far (its blur, sharpen and flatten included) and
+ * Runs the pixel pass (on a worker thread) on what `img` has made so far (its blur, sharpen and flatten included) and
  * answers a new pipeline on the result, with unsharp masking added last. Frames are kept (the raw
  * image keeps its page height); frame delays fall back to the encoder's default.
  */
 export async function applyAdjustments(img: Sharp, a: Adjustments, frames: number, timeoutSeconds: number): Promise<Sharp> {
   const { data, info } = await img.toColourspace('srgb').raw().timeout({ seconds: timeoutSeconds }).toBuffer({ resolveWithObject: true });
   const frameHeight = info.height / frames;
-  if (hasPixelAdjustments(a)) adjustPixels(data, info.width, frameHeight, frames, info.channels, a);
-  const next = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels, ...(frames > 1 ? { pageHeight: frameHeight } : {}) } });
+  const changed = hasPixelAdjustments(a) ? await pixelsInWorker<Uint8Array>('adjustPixelsTask', { data, width: info.width, frameHeight, frames, channels: info.channels, a }) : data;
+  const pixels = Buffer.from(changed.buffer, changed.byteOffset, changed.byteLength);
+  const next = sharp(pixels, { raw: { width: info.width, height: info.height, channels: info.channels, ...(frames > 1 ? { pageHeight: frameHeight } : {}) } });
   if (a.usm) {
     // usmrad is imgix's radius (default 2.5); libvips' sigma is about half a radius.
     const sigma = Math.max(0.3, Math.min(10, (a.usmrad ?? 2.5) / 2));

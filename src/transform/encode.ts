@@ -20,8 +20,14 @@ export function defaultQuality(p: TransformParams): number {
   return p.q ?? (p.auto.compress || p.saveData ? 45 : 75);
 }
 
+/** An animation's frame delays (ms) and loop count, carried over pipelines that lose them. */
+export interface AnimationTiming {
+  delay?: number[];
+  loop?: number;
+}
+
 /** Sets the encoder on `img`; returns the quality it uses, when the format has one. */
-export function applyEncoder(img: Sharp, out: OutputChoice, p: TransformParams, avifEffort: number): number | undefined {
+export function applyEncoder(img: Sharp, out: OutputChoice, p: TransformParams, avifEffort: number, timing: AnimationTiming = {}): number | undefined {
   const quality = defaultQuality(p);
   switch (out.format) {
     case 'jpeg':
@@ -43,7 +49,7 @@ export function applyEncoder(img: Sharp, out: OutputChoice, p: TransformParams, 
     case 'webp':
       // alpha edges show compression early; keep them at least at 80. Lossy WebP is 4:2:0 only:
       // full chroma asks for libwebp's sharp RGB→YUV conversion, which keeps saturated edges.
-      img.webp({ quality, lossless: p.lossless, alphaQuality: Math.max(quality, 80), effort: 4, smartSubsample: p.chromasub === 444 || p.chromasub === 422 });
+      img.webp({ quality, lossless: p.lossless, alphaQuality: Math.max(quality, 80), effort: 4, smartSubsample: p.chromasub === 444 || p.chromasub === 422, ...timing });
       return p.lossless ? undefined : quality;
     case 'avif':
       img.avif({
@@ -54,7 +60,7 @@ export function applyEncoder(img: Sharp, out: OutputChoice, p: TransformParams, 
       });
       return p.lossless ? undefined : quality;
     case 'gif':
-      img.gif();
+      img.gif({ ...timing });
       return undefined;
   }
 }

@@ -6,9 +6,8 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import { EdgeError } from '../errors.js';
-import type { Color, Corners, FrameParams } from './types.js';
-
-export const hasFrame = (f: FrameParams | undefined): f is FrameParams => f !== undefined && Object.keys(f).length > 0;
+import { pixelsInWorker } from './quality-pool.js';
+import type { Color, Corners, FrameParams, TransformLimits } from './types.js';
 
 /**
  * True when the frame's shape needs transparent pixels (a mask without `mask-bg`, a border's
@@ -17,7 +16,7 @@ export const hasFrame = (f: FrameParams | undefined): f is FrameParams => f !== 
  */
 export function frameNeedsAlpha(f: FrameParams | undefined): boolean {
   if (!f) return false;
-  return (f.mask !== undefined && !f.maskBg) || f.border?.radius !== undefined;
+  return (f.mask !== undefined && (!f.maskBg || f.maskBg.alpha < 1)) || f.border?.radius !== undefined;
 }
 
 interface Sides {
@@ -121,23 +120,39 @@ function surround(img: { data: Buffer; width: number; height: number }, sides: S
   return { data, width, height };
 }
 
+export interface FrameTask {
+  data: Buffer;
+  width: number;
+  frameHeight: number;
+  frames: number;
+  f: FrameParams;
+  fill: Color;
+}
+
+/** Every frame of raw RGBA through mask, border and padding (run on a worker thread). */
+export function framePixels({ data, width, frameHeight, frames, f, fill }: FrameTask): { data: Buffer; width: number; height: number } {
+  const framed = [];
+  for (let i = 0; i < frames; i++) {
+    framed.push(frameOne(data.subarray(i * width * frameHeight * 4, (i + 1) * width * frameHeight * 4), width, frameHeight, f, fill));
+  }
+  return { data: Buffer.concat(framed.map((x) => x.data)), width: framed[0]!.width, height: framed[0]!.height };
+}
+
 /**
  * Runs mask, border and padding on what `img` has made so far and answers a new pipeline on the
  * result (frames kept). `fill` is what padding and cleared pixels become: the background, or
- * transparent where the output keeps alpha. Refuses a result past the output pixel budget.
+ * transparent where the output keeps alpha. Refuses a result past the output's size limits.
  */
-export async function applyFrame(img: Sharp, f: FrameParams, fill: Color, frames: number, maxOutputPixels: number, timeoutSeconds: number): Promise<Sharp> {
-  const { data, info } = await img.toColourspace('srgb').ensureAlpha().raw().timeout({ seconds: timeoutSeconds }).toBuffer({ resolveWithObject: true });
+export async function applyFrame(img: Sharp, f: FrameParams, fill: Color, frames: number, limits: Pick<TransformLimits, 'maxOutputPixels' | 'maxOutputDimension' | 'timeoutSeconds'>): Promise<Sharp> {
+  const { data, info } = await img.toColourspace('srgb').ensureAlpha().raw().timeout({ seconds: limits.timeoutSeconds }).toBuffer({ resolveWithObject: true });
   const frameHeight = info.height / frames;
   const extraW = (f.border ? f.border.sides.left + f.border.sides.right : 0) + (f.pad ? f.pad.left + f.pad.right : 0);
   const extraH = (f.border ? f.border.sides.top + f.border.sides.bottom : 0) + (f.pad ? f.pad.top + f.pad.bottom : 0);
-  if ((info.width + extraW) * (frameHeight + extraH) * frames > maxOutputPixels) {
-    throw new EdgeError('EDGE_IMAGE_TOO_LARGE', `border and padding would make the output ${info.width + extraW}x${frameHeight + extraH}, more than the ${maxOutputPixels} pixels allowed`);
+  const [width, height] = [info.width + extraW, frameHeight + extraH];
+  if (width * height * frames > limits.maxOutputPixels || Math.max(width, height) > limits.maxOutputDimension) {
+    throw new EdgeError('EDGE_IMAGE_TOO_LARGE', `border and padding would make the output ${width}x${height}, past the limits (${limits.maxOutputDimension} px a side, ${limits.maxOutputPixels} pixels)`);
   }
-  const framed = [];
-  for (let i = 0; i < frames; i++) {
-    framed.push(frameOne(data.subarray(i * info.width * frameHeight * 4, (i + 1) * info.width * frameHeight * 4), info.width, frameHeight, f, fill));
-  }
-  const { width, height } = framed[0]!;
-  return sharp(Buffer.concat(framed.map((x) => x.data)), { raw: { width, height: height * frames, channels: 4, ...(frames > 1 ? { pageHeight: height } : {}) } });
+  const framed = await pixelsInWorker<{ data: Uint8Array; width: number; height: number }>('framePixelsTask', { data, width: info.width, frameHeight, frames, f, fill });
+  const pixels = Buffer.from(framed.data.buffer, framed.data.byteOffset, framed.data.byteLength);
+  return sharp(pixels, { raw: { width: framed.width, height: framed.height * frames, channels: 4, ...(frames > 1 ? { pageHeight: framed.height } : {}) } });
 }

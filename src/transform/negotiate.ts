@@ -120,16 +120,15 @@ export function chooseOutput(
 }
 
 /**
- * The other formats `auto=format` considers when its first choice is modern: WebP behind AVIF
- * where the client takes both, and `fm` if given, else the source's own family as this client
- * takes it. Never the first choice again, never a still behind an animation (frames are not
- * traded for bytes).
+ * The other format `auto=format` considers beside its first choice: `fm` if given, else the
+ * source's own family as this client takes it. None when that is the first choice itself, or a
+ * still behind an animation (frames are not traded for bytes). AVIF and WebP are not weighed
+ * against each other: at one q, AVIF keeps more detail, so its bytes buy a better image.
  */
 export function fallbackOutputs(params: TransformParams, info: ImageInfo, accepted: AcceptedFormats | undefined, first: OutputChoice): OutputChoice[] {
   if (!params.auto.format || !accepted) return [];
   const takesOwn = (info.format === 'webp' && accepted.webp) || (info.format === 'avif' && accepted.avif);
   const family = requestedFormat(params, info) ?? keepClearPixels(params, sourceFamily(info, takesOwn));
   if (family.format === 'jpeg' && params.auto.compress) family.progressive = true;
-  const others = first.format === 'avif' && accepted.webp ? [choice('webp'), family] : [family];
-  return others.filter((o, i) => o.format !== first.format && others.findIndex((x) => x.format === o.format) === i && (o.animated || !first.animated));
+  return family.format === first.format || (first.animated && !family.animated) ? [] : [family];
 }

@@ -11,9 +11,21 @@ export interface Rendered {
   tried: OutputFormat[];
 }
 
+/**
+ * True when the parameters ask for pixels other than the source's own (beyond size, format and
+ * quality): the source's bytes can never stand in for such an answer.
+ */
+export function altersPixels(p: TransformParams): boolean {
+  return Boolean(
+    p.blur || p.sharp || p.rot || p.flip || p.or !== undefined || p.trim || p.rect ||
+      p.adjust || p.frame || p.text || p.mark || (p.bg && p.bg.alpha > 0),
+  );
+}
+
 /** Output as large as the source, in its format and with nothing visible changed. */
-function isPlainReencode(info: ImageInfo, result: TransformResult): boolean {
+function isPlainReencode(info: ImageInfo, params: TransformParams, result: TransformResult): boolean {
   return (
+    !altersPixels(params) &&
     result.format === info.format &&
     result.width === info.width &&
     result.height === info.height &&
@@ -29,7 +41,7 @@ function isPlainReencode(info: ImageInfo, result: TransformResult): boolean {
  */
 async function renderAs(source: Buffer, info: ImageInfo, params: TransformParams, out: OutputChoice, limits: TransformLimits, policy: EncodePolicy): Promise<Omit<Rendered, 'tried'>> {
   const result = await transform(source, info, params, out, limits, policy);
-  if (isPlainReencode(info, result) && result.body.length >= source.length && isCleanOriginal(info, source)) {
+  if (isPlainReencode(info, params, result) && result.body.length >= source.length && isCleanOriginal(info, source)) {
     const { quality: _ignored, ...rest } = result;
     return { result: { ...rest, body: source, contentType: SOURCE_CONTENT_TYPES[info.format] }, original: true };
   }
@@ -47,7 +59,6 @@ const sourceBytesPerPixel = (info: ImageInfo) => info.bytes / (info.width * info
 /**
  * Whether a fallback may come out smaller than the first choice, so is worth its encode (the
  * cases measured in docs/FORMAT-CHOICE.md):
- * - WebP behind AVIF: at a fixed q, where it is often smaller (AVIF's q keeps more detail);
  * - GIF and animations: always; they are small, and their source's bytes say little about a
  *   re-encode (a 42 KB animated GIF re-encodes to 5.2 KB, smaller than its WebP);
  * - PNG: when the output is small, the source is a drawing (few bytes per pixel), or the first
@@ -55,10 +66,7 @@ const sourceBytesPerPixel = (info: ImageInfo) => info.bytes / (info.width * info
  * - JPEG: when the first choice weighs more per pixel than the source, or the perceptual search
  *   needed a quality of 85 or more (grain that WebP's 4:2:0 keeps only at high quality).
  */
-function worthTrying(info: ImageInfo, params: TransformParams, first: TransformResult, fallback: OutputChoice): boolean {
-  // At one perceptual target (auto=compress without q) AVIF beat WebP on all but 1 of 54 photos;
-  // at one fixed q, AVIF's scale keeps more detail than WebP's, and WebP is often smaller.
-  if (first.format === 'avif' && fallback.format === 'webp') return !(params.auto.compress && params.q === undefined && !params.lossless);
+function worthTrying(info: ImageInfo, first: TransformResult, fallback: OutputChoice): boolean {
   if (fallback.animated || fallback.format === 'gif') return true;
   const heavier = first.body.length > sourceBytesPerPixel(info) * first.width * first.height;
   if (fallback.format === 'png') {
@@ -85,7 +93,7 @@ export async function renderVariant(
   let best = first;
   const tried: OutputFormat[] = [first.result.format];
   for (const fallback of fallbacks) {
-    if (!worthTrying(info, params, first.result, fallback)) continue;
+    if (!worthTrying(info, first.result, fallback)) continue;
     const next = await renderAs(source, info, params, fallback, limits, policy);
     tried.push(next.result.format);
     if (next.result.body.length < best.result.body.length) best = next;

@@ -1,9 +1,23 @@
 /** Raw RGBA overlays composited by sharp, which refuses one that reaches outside the image. */
-import type { OverlayOptions } from 'sharp';
+import sharp, { type OverlayOptions, type Sharp } from 'sharp';
+
+/**
+ * Raw pixels (3 or 4 channels, `frames` stacked) with the overlays drawn on, as a new pipeline
+ * (frames kept); an image without alpha stays without (an opaque output stays RGB).
+ */
+export async function compositeRaw(data: Buffer, info: { width: number; height: number; channels: number }, frameHeight: number, frames: number, overlays: OverlayOptions[]): Promise<Sharp> {
+  const pages = frames > 1 ? { pageHeight: frameHeight } : {};
+  const base = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels as 3 | 4, ...pages } });
+  const drawn = base.composite(overlays);
+  const { data: out, info: outInfo } = await (info.channels === 4 ? drawn : drawn.removeAlpha()).raw().toBuffer({ resolveWithObject: true });
+  return sharp(out, { raw: { width: outInfo.width, height: outInfo.height, channels: outInfo.channels as 3 | 4, ...pages } });
+}
 
 /** An overlay cut to the part inside a `width`×`height` canvas (sharp refuses one that sticks out). */
 export function clipOverlay(o: OverlayOptions, width: number, height: number): OverlayOptions {
   const raw = o.raw!;
+  // Wholly inside: as it is (tiles share one buffer).
+  if (o.left! >= 0 && o.top! >= 0 && o.left! + raw.width <= width && o.top! + raw.height <= height) return o;
   const x0 = Math.max(0, o.left!);
   const y0 = Math.max(0, o.top!);
   const x1 = Math.min(width, o.left! + raw.width);

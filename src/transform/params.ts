@@ -6,7 +6,8 @@ import { badParam } from '../errors.js';
 import { DEFAULT_FONT, DEFAULT_FONTS, fontKey } from './text.js';
 import type { Adjustments, Color, Corners, Fit, FrameParams, MarkParams, ParsedParams, RequestedFormat, TextParams, TransformParams } from './types.js';
 
-const MAX_SIZE = 8192;
+/** The longest side any size parameter may ask for, pixels. */
+export const MAX_SIZE = 8192;
 
 const FITS: readonly Fit[] = ['clip', 'crop', 'fill', 'fillmax', 'max', 'min', 'scale'];
 const CROPS = new Set(['top', 'bottom', 'left', 'right', 'faces', 'entropy', 'edges', 'focalpoint']);
@@ -175,7 +176,8 @@ function parseMark(get: (name: string) => string | undefined): MarkParams | unde
   const encoded = get('mark64');
   const src = (encoded !== undefined ? base64Value('mark', encoded) : get('mark'))?.trim();
   if (!src) return undefined;
-  if (!src.startsWith('/') && !/^https?:\/\//i.test(src)) throw badParam('mark', `mark must be a path on the site (/logo.png) or an http(s) URL, got "${src}"`);
+  const path = src.startsWith('/') && !src.startsWith('//') && !src.includes('\\');
+  if (!path && !/^https?:\/\//i.test(src)) throw badParam('mark', `mark must be a path on the site (/logo.png) or an http(s) URL, got "${src}"`);
   if (src.length > 2048) throw badParam('mark', 'mark is at most 2048 characters');
   const align = parseAlign('mark-align', get('mark-align'), { v: 'bottom', h: 'right' });
   const dimension = (name: string) => {
@@ -183,7 +185,8 @@ function parseMark(get: (name: string) => string | undefined): MarkParams | unde
     if (v === undefined) return undefined;
     const n = number(name, v, 0, MAX_SIZE);
     if (n === 0 || (n > 1 && !Number.isInteger(n))) throw badParam(name, `${name} must be whole pixels (2–${MAX_SIZE}) or a fraction of the image (0–1), got "${v}"`);
-    return n;
+    // Fractions to a thousandth, so near-equal URLs share an entry.
+    return n <= 1 ? Math.max(0.001, Math.round(n * 1000) / 1000) : n;
   };
   const m: MarkParams = {
     src,
@@ -194,10 +197,13 @@ function parseMark(get: (name: string) => string | undefined): MarkParams | unde
   };
   const w = dimension('mark-w');
   const h = dimension('mark-h');
-  if (w !== undefined) m.w = w;
-  if (h !== undefined) m.h = h;
   const scale = get('mark-scale');
+  // mark-scale sizes the mark by itself: mark-w and mark-h are then left out (and out of the key).
   if (scale !== undefined) m.scale = integer('mark-scale', scale, 1, 100);
+  else {
+    if (w !== undefined) m.w = w;
+    if (h !== undefined) m.h = h;
+  }
   const x = get('mark-x');
   const y = get('mark-y');
   if (x !== undefined) m.x = integer('mark-x', x, 0, MAX_SIZE);
@@ -332,8 +338,24 @@ function parseAdjustments(get: (name: string) => string | undefined): Adjustment
   });
   if (a.duotone) set('duotoneAlpha', 'duotone-alpha', (v) => amount('duotone-alpha', v, 0, 100) ?? 0);
   // usmrad only shapes usm: alone it has no effect and stays out of the key.
-  if (a.usm) set('usmrad', 'usmrad', (v) => number('usmrad', v, 0, 500));
+  if (a.usm) set('usmrad', 'usmrad', (v) => Math.round(number('usmrad', v, 0, 500) * 10) / 10);
   return Object.keys(a).length > 0 ? a : undefined;
+}
+
+const ALIAS_NAMES: ReadonlySet<string> = new Set(Object.values(PARAM_ALIASES).flat());
+
+/**
+ * True when the query's transform parameters are all imgix aliases (width, height, f, …): words
+ * a page's own query may use, which make an image request only of an image's path.
+ */
+export function onlyAliasParams(query: URLSearchParams): boolean {
+  let any = false;
+  for (const name of query.keys()) {
+    if (!TRANSFORM_PARAM_NAMES.has(name) || name === 's' || SHAPING_ONLY.has(name)) continue;
+    if (!ALIAS_NAMES.has(name)) return false;
+    any = true;
+  }
+  return any;
 }
 
 /**
@@ -348,7 +370,7 @@ export function parseParams(query: URLSearchParams, fonts: Readonly<Record<strin
     return found === undefined ? undefined : (query.get(found) ?? undefined);
   };
   let hasTransform = false;
-  for (const name of TRANSFORM_PARAM_NAMES) if (name !== 's' && !SHAPING_ONLY.has(name) && source(name)) hasTransform = true;
+  for (const name of TRANSFORM_PARAM_NAMES) if (name !== 's' && !SHAPING_ONLY.has(name) && query.has(name)) hasTransform = true;
 
   const p: TransformParams = { fit: 'clip', crop: [], auto: { format: false, compress: false }, lossless: false };
   const raw = (name: string, parse: (v: string) => void) => {

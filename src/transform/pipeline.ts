@@ -1,8 +1,10 @@
 /**
  * The sharp pipeline: orientation → trim → rect → resize per fit → rot → flip → bg → blur →
- * sharpen → sRGB → encode. Most requests run as one sharp pipeline; trim (whose result size
- * is only known after it runs) and rot/flip (which sharp would apply before its own crop) each
- * hand raw pixels to a further pipeline so the imgix order holds.
+ * sharpen → adjustments and stylize → watermark → text → mask, border, padding → sRGB → encode.
+ * Most requests run as one sharp pipeline; trim (whose result size is only known after it runs)
+ * and rot/flip (which sharp would apply before its own crop) each hand raw pixels to a further
+ * pipeline so the imgix order holds, and so does each imgix stage after sharpen (it works on the
+ * pixels made so far). Those raw hand-overs drop a kept ICC profile, as trim and rot do.
  */
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { EdgeError } from '../errors.js';
@@ -12,7 +14,7 @@ import { applyFrame } from './frame.js';
 import { applyText } from './text.js';
 import { applyWatermark } from './watermark.js';
 import { encodePerImage, perImageMode } from './auto-encode.js';
-import { CONTENT_TYPES, applyEncoder, hasAlphaChannel } from './encode.js';
+import { CONTENT_TYPES, applyEncoder, hasAlphaChannel, type AnimationTiming } from './encode.js';
 import { orientationOps, orientedSize, planGeometry, rotateFlipOps, type GeometryPlan, type Size } from './geometry.js';
 import { SOURCE_CONTENT_TYPES } from './sniff.js';
 import type { Color, EncodePolicy, ImageInfo, OutputChoice, TransformLimits, TransformParams, TransformResult } from './types.js';
@@ -87,7 +89,11 @@ export function refuseOversizedSource(info: ImageInfo, limits: Pick<TransformLim
   }
 }
 
-/** The pipeline up to the encoder: geometry, rotation, background, blur, sharpen, adjustments, colour. */
+/**
+ * The pipeline up to the encoder: geometry, rotation, background, blur, sharpen, then the
+ * imgix stages on raw pixels (adjustments and stylize, watermark, text, mask/border/padding), and
+ * colour. An animation's timing is read from the source, since the raw stages drop it.
+ */
 async function render(
   source: Buffer,
   info: ImageInfo,
@@ -95,7 +101,7 @@ async function render(
   out: OutputChoice,
   limits: TransformLimits,
   policy: EncodePolicy,
-): Promise<Sharp> {
+): Promise<{ img: Sharp; timing: AnimationTiming }> {
   const orientation = p.or ?? info.orientation;
   const animated = out.animated && info.pages > 1 && keepsFrames(p, orientation);
   const input: SharpOptions = {
@@ -141,15 +147,17 @@ async function render(
   if (p.adjust) img = await applyAdjustments(img, p.adjust, frames, limits.timeoutSeconds);
   if (p.mark) {
     if (!p.markImage) throw new EdgeError('EDGE_INTERNAL', 'the watermark was not fetched before the transform');
-    img = await applyWatermark(img, p.mark, p.markImage, frames, limits.timeoutSeconds);
+    img = await applyWatermark(img, p.mark, p.markImage, frames, limits);
   }
   if (p.text) img = await applyText(img, p.text, frames, limits.timeoutSeconds);
   if (p.frame) {
-    img = await applyFrame(img, p.frame, flattenTo ?? TRANSPARENT, frames, limits.maxOutputPixels, limits.timeoutSeconds);
-    if (!alphaOut) img.flatten({ background: flattenTo ?? WHITE });
+    img = await applyFrame(img, p.frame, flattenTo ?? TRANSPARENT, frames, limits);
+    if (flattenTo && !alphaOut) img.flatten({ background: flattenTo });
   }
   applyMetadata(img, info, policy);
-  return img;
+  const rawStages = p.adjust || p.mark || p.text || p.frame;
+  const timing: AnimationTiming = animated && rawStages ? await sharp(source).metadata().then((m) => ({ ...(m.delay ? { delay: m.delay.slice(0, frames) } : {}), ...(m.loop !== undefined ? { loop: m.loop } : {}) })) : {};
+  return { img, timing };
 }
 
 async function run(
@@ -160,13 +168,13 @@ async function run(
   limits: TransformLimits,
   policy: EncodePolicy,
 ): Promise<TransformResult> {
-  const img = await render(source, info, p, out, limits, policy);
+  const { img, timing } = await render(source, info, p, out, limits, policy);
   const mode = perImageMode(p, out, info, policy);
   if (mode) {
     const enc = await encodePerImage(img, mode, p, out, limits, policy, info);
     return { contentType: CONTENT_TYPES[out.format], format: out.format, ...enc };
   }
-  const quality = applyEncoder(img, out, p, limits.avifEffort);
+  const quality = applyEncoder(img, out, p, limits.avifEffort, timing);
   img.timeout({ seconds: limits.timeoutSeconds });
 
   const { data, info: enc } = await img.toBuffer({ resolveWithObject: true });
@@ -199,7 +207,7 @@ export function transform(
  */
 export function describeRendered(source: Buffer, info: ImageInfo, params: TransformParams, limits: TransformLimits, policy: EncodePolicy): Promise<{ body: Buffer; contentType: string }> {
   return asEdgeErrors(info, limits, async () => {
-    const img = await render(source, info, params, { format: 'png', progressive: false, palette: false, animated: false }, limits, policy);
+    const { img } = await render(source, info, params, { format: 'png', progressive: false, palette: false, animated: false }, limits, policy);
     if (params.palette) {
       const palette = await extractPalette(img, params.palette.colors, limits.timeoutSeconds);
       return params.palette.format === 'css'

@@ -30,6 +30,14 @@ export async function encodeInWorker(task: PerImageTask): Promise<PerImageEncodi
   return { ...result, body: Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength) };
 }
 
+/**
+ * A named per-pixel pass of quality-worker.ts on a worker thread (adjustments, frames): tens of
+ * millions of pixels in JavaScript would hold every hit behind them.
+ */
+export async function pixelsInWorker<T>(name: 'adjustPixelsTask' | 'framePixelsTask', task: object): Promise<T> {
+  return (await workers().run(task, { name })) as T;
+}
+
 /** Ends the worker threads (graceful shutdown). */
 export async function closeQualityPool(): Promise<void> {
   const p = pool;

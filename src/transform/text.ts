@@ -6,7 +6,7 @@
  * Outline (`txt-line`) and shadow (`txt-shad`) are made from the text's own alpha.
  */
 import sharp, { type OverlayOptions, type Sharp } from 'sharp';
-import { clipOverlay } from './overlay.js';
+import { clipOverlay, compositeRaw } from './overlay.js';
 import type { Color, TextParams } from './types.js';
 
 /** Fonts by their imgix-style name (lower case), as Pango font families; the config may replace them. */
@@ -28,10 +28,13 @@ export const DEFAULT_FONTS: Readonly<Record<string, string>> = {
 };
 export const DEFAULT_FONT = 'sans-serif';
 
-/** The font table a config gives (names matched without case or spaces around commas), else the defaults. */
+/**
+ * The defaults with what a config adds or replaces (names matched without case or spaces around
+ * commas), so `txt` without `txt-font` always has its `sans-serif`.
+ */
 export function fontTable(configured: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
   if (!configured) return DEFAULT_FONTS;
-  return Object.fromEntries(Object.entries(configured).map(([name, family]) => [fontKey(name), family]));
+  return { ...DEFAULT_FONTS, ...Object.fromEntries(Object.entries(configured).map(([name, family]) => [fontKey(name), family])) };
 }
 
 export const fontKey = (name: string) => name.trim().toLowerCase().replace(/\s*,\s*/g, ',');
@@ -53,95 +56,69 @@ async function layout(t: TextParams, size: number, width: number): Promise<{ dat
   return { data, width: info.width, height: info.height };
 }
 
-/** A solid `colour` image whose alpha is `alpha` × the colour's own alpha. */
-function tinted(alpha: Buffer, width: number, height: number, colour: Color): Buffer {
-  const out = Buffer.alloc(width * height * 4);
-  for (let i = 0; i < width * height; i++) {
-    out[i * 4] = colour.r;
-    out[i * 4 + 1] = colour.g;
-    out[i * 4 + 2] = colour.b;
-    out[i * 4 + 3] = Math.round(alpha[i]! * colour.alpha);
-  }
-  return out;
+/**
+ * A solid `colour` layer whose alpha is the 1-channel `alpha` × the colour's own alpha, made by
+ * libvips (off the event loop), as raw RGBA.
+ */
+async function tinted(alpha: Sharp, width: number, height: number, colour: Color): Promise<Buffer> {
+  const a = await alpha.linear(colour.alpha, 0).extractChannel(0).raw().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: { r: colour.r, g: colour.g, b: colour.b } } })
+    .joinChannel(a, { raw: { width, height, channels: 1 } })
+    .raw()
+    .toBuffer();
 }
 
-/**
- * Draws the text on what `img` has made so far (every frame) and answers a new pipeline. The
- * block is `txt-pad` from the aligned edges; `txt-fit=max` shrinks the size until the block fits.
- */
 export async function applyText(img: Sharp, t: TextParams, frames: number, timeoutSeconds: number): Promise<Sharp> {
-  const { data, info } = await img.toColourspace('srgb').ensureAlpha().raw().timeout({ seconds: timeoutSeconds }).toBuffer({ resolveWithObject: true });
+  const { data, info } = await img.toColourspace('srgb').raw().timeout({ seconds: timeoutSeconds }).toBuffer({ resolveWithObject: true });
   const frameHeight = info.height / frames;
   const room = { width: Math.max(1, info.width - 2 * t.pad), height: Math.max(1, frameHeight - 2 * t.pad) };
   const wrap = Math.min(room.width, t.width ?? room.width);
-  let size = t.size;
+  // Bounded by the image: glyphs no taller than it, and (at about 0.72 size² a character) text of
+  // no more than four times its area, so a URL cannot ask for a gigapixel layout.
+  const chars = [...t.text].length;
+  const fitsArea = Math.floor(Math.sqrt((4 * info.width * frameHeight) / (0.72 * chars)));
+  let size = Math.max(1, Math.min(t.size, frameHeight, fitsArea));
   let text = await layout(t, size, wrap);
-  // Shrink to fit (about 10 % a step, at most a dozen layouts), never below 6 px.
+  // Shrink to fit (about 10 % a step, at most a dozen layouts, down to about a quarter), never below 6 px.
   for (let i = 0; t.fit === 'max' && i < 12 && size > 6 && (text.width > room.width || text.height > room.height); i++) {
     size = Math.max(6, Math.floor(size * 0.9));
     text = await layout(t, size, wrap);
   }
-  // Room around the glyphs for the outline and the shadow.
-  const margin = Math.ceil(t.line + 3 * t.shadow + t.shadow);
+  // Room around the glyphs for the outline and the shadow; of a block taller than the image, only
+  // the rows that can show (by the vertical alignment) are kept.
+  const margin = Math.ceil(t.line + 4 * t.shadow);
+  const shown = Math.min(text.height, frameHeight + 2 * margin);
+  const skip = t.align.v === 'top' ? 0 : t.align.v === 'bottom' ? text.height - shown : Math.floor((text.height - shown) / 2);
   const w = text.width + 2 * margin;
-  const h = text.height + 2 * margin;
+  const h = shown + 2 * margin;
   const glyphs = await sharp(text.data, { raw: { width: text.width, height: text.height, channels: 4 } })
+    .extract({ left: 0, top: skip, width: text.width, height: shown })
     .extend({ top: margin, bottom: margin, left: margin, right: margin, background: { r: 0, g: 0, b: 0, alpha: 0 } })
     .extractChannel(3)
     .raw()
     .toBuffer();
+  const alpha = () => sharp(glyphs, { raw: { width: w, height: h, channels: 1 } });
   const layers: Buffer[] = [];
   if (t.shadow > 0) {
-    const blurred = await sharp(glyphs, { raw: { width: w, height: h, channels: 1 } }).blur(Math.max(0.3, t.shadow)).extractChannel(0).raw().toBuffer();
-    const shifted = Buffer.alloc(w * h);
+    // Blurred, then moved down and right by the shadow's strength (cut back to the layer's size).
     const d = Math.round(t.shadow);
-    for (let y = d; y < h; y++) blurred.copy(shifted, y * w + d, (y - d) * w, (y - d) * w + w - d);
-    layers.push(tinted(shifted, w, h, { r: 0, g: 0, b: 0, alpha: 0.6 }));
+    const blurred = await alpha().blur(Math.max(0.3, t.shadow)).extractChannel(0).raw().toBuffer();
+    // (sharp extracts before it extends, whatever the order of the calls)
+    const shifted = sharp(blurred, { raw: { width: w, height: h, channels: 1 } })
+      .extract({ left: 0, top: 0, width: w - d, height: h - d })
+      .extend({ top: d, left: d, bottom: 0, right: 0, background: '#000000' })
+      .extractChannel(0);
+    layers.push(await tinted(sharp(await shifted.raw().toBuffer(), { raw: { width: w, height: h, channels: 1 } }), w, h, { r: 0, g: 0, b: 0, alpha: 0.6 }));
   }
-  if (t.line > 0) {
-    layers.push(tinted(grow(glyphs, w, h, t.line), w, h, t.lineColor));
-  }
-  layers.push(tinted(glyphs, w, h, t.color));
+  // sharp's erode grows the light (here: covered) pixels by a square of that radius.
+  if (t.line > 0) layers.push(await tinted(sharp(await alpha().erode(t.line).extractChannel(0).raw().toBuffer(), { raw: { width: w, height: h, channels: 1 } }), w, h, t.lineColor));
+  layers.push(await tinted(alpha(), w, h, t.color));
+  const blockHeight = Math.min(text.height, shown);
   const left = t.align.h === 'left' ? t.pad : t.align.h === 'right' ? info.width - t.pad - text.width : Math.round((info.width - text.width) / 2);
-  const top = t.align.v === 'top' ? t.pad : t.align.v === 'bottom' ? frameHeight - t.pad - text.height : Math.round((frameHeight - text.height) / 2);
+  const top = t.align.v === 'top' ? t.pad : t.align.v === 'bottom' ? frameHeight - t.pad - blockHeight : Math.round((frameHeight - blockHeight) / 2);
+  // Each layer cut to one frame once, then placed on every frame: text never bleeds into the next.
+  const placed = layers.map((layer) => clipOverlay({ input: layer, raw: { width: w, height: h, channels: 4 }, left: left - margin, top: top - margin }, info.width, frameHeight));
   const overlays: OverlayOptions[] = [];
-  for (let f = 0; f < frames; f++) {
-    for (const layer of layers) {
-      overlays.push({ input: layer, raw: { width: w, height: h, channels: 4 }, left: left - margin, top: f * frameHeight + top - margin });
-    }
-  }
-  const base = sharp(data, { raw: { width: info.width, height: info.height, channels: 4, ...(frames > 1 ? { pageHeight: frameHeight } : {}) } });
-  // sharp places overlays inside the image only: let the composite clip them by materializing.
-  const { data: out } = await base.composite(overlays.map((o) => clipOverlay(o, info.width, info.height))).raw().toBuffer({ resolveWithObject: true });
-  return sharp(out, { raw: { width: info.width, height: info.height, channels: 4, ...(frames > 1 ? { pageHeight: frameHeight } : {}) } });
-}
-
-/**
- * Coverage grown by `radius` pixels (a max filter, square and cross kernels in turn: an octagon
- * close to a disc), keeping anti-aliased edges, for the outline.
- */
-function grow(alpha: Buffer, width: number, height: number, radius: number): Buffer {
-  let from = Buffer.from(alpha);
-  let to = Buffer.alloc(alpha.length);
-  for (let step = 0; step < radius; step++) {
-    const square = step % 2 === 0;
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        let m = 0;
-        for (let dy = -1; dy <= 1; dy++) {
-          const yy = y + dy;
-          if (yy < 0 || yy >= height) continue;
-          for (let dx = -1; dx <= 1; dx++) {
-            const xx = x + dx;
-            if (xx < 0 || xx >= width || (!square && dx !== 0 && dy !== 0)) continue;
-            const v = from[yy * width + xx]!;
-            if (v > m) m = v;
-          }
-        }
-        to[y * width + x] = m;
-      }
-    }
-    [from, to] = [to, from];
-  }
-  return from;
+  for (let f = 0; f < frames; f++) for (const o of placed) overlays.push({ ...o, top: o.top! + f * frameHeight });
+  return compositeRaw(data, info, frameHeight, frames, overlays);
 }

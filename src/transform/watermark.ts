@@ -6,19 +6,23 @@
  */
 import sharp, { type OverlayOptions, type Sharp } from 'sharp';
 import { EdgeError } from '../errors.js';
-import { clipOverlay } from './overlay.js';
-import type { MarkParams } from './types.js';
+import { clipOverlay, compositeRaw } from './overlay.js';
+import type { MarkParams, TransformLimits } from './types.js';
 
 /** Resolves a size given in pixels or (0..1) as a fraction of `whole`. */
 const sizeOf = (v: number | undefined, whole: number) => (v === undefined ? undefined : Math.max(1, Math.round(v <= 1 ? v * whole : v)));
 
 const FITS = { clip: 'inside', max: 'inside', crop: 'cover', fill: 'contain', scale: 'fill' } as const;
 
-/** The watermark as RGBA at its drawn size, its alpha scaled by mark-alpha. */
-async function markLayer(image: Buffer, m: MarkParams, width: number, height: number, timeoutSeconds: number): Promise<{ data: Buffer; width: number; height: number }> {
-  let img = sharp(image, { failOn: 'error', limitInputPixels: 50_000_000 }).autoOrient();
+/**
+ * The watermark as RGBA at its drawn size, never larger than the image it goes on, its alpha
+ * scaled by mark-alpha (all by libvips, off the event loop).
+ */
+async function markLayer(image: Buffer, m: MarkParams, width: number, height: number, limits: MarkLimits): Promise<{ data: Buffer; width: number; height: number }> {
+  let img = sharp(image, { failOn: 'error', limitInputPixels: Math.floor(limits.maxSourcePixels) }).autoOrient();
   const meta = await img.metadata().catch(() => undefined);
   if (!meta?.width || !meta.height) throw new EdgeError('EDGE_BAD_PARAM', 'mark is not an image', { param: 'mark' });
+  if (meta.width * meta.height > limits.maxSourcePixels) throw new EdgeError('EDGE_BAD_PARAM', `the mark has ${meta.width}x${meta.height} pixels, more than the ${limits.maxSourcePixels} allowed`, { param: 'mark' });
   let w = sizeOf(m.w, width);
   let h = sizeOf(m.h, height);
   if (m.scale !== undefined) {
@@ -29,8 +33,14 @@ async function markLayer(image: Buffer, m: MarkParams, width: number, height: nu
     const fit = FITS[m.fit];
     img = img.resize({ ...(w ? { width: w } : {}), ...(h ? { height: h } : {}), fit, withoutEnlargement: m.fit === 'max', ...(fit === 'contain' ? { background: { r: 0, g: 0, b: 0, alpha: 0 } } : {}) });
   }
-  const { data, info } = await img.toColourspace('srgb').ensureAlpha().raw().timeout({ seconds: timeoutSeconds }).toBuffer({ resolveWithObject: true });
-  if (m.alpha < 100) for (let i = 3; i < data.length; i += 4) data[i] = Math.round((data[i]! * m.alpha) / 100);
+  const sized = await img.toColourspace('srgb').ensureAlpha().raw().timeout({ seconds: limits.timeoutSeconds }).toBuffer({ resolveWithObject: true });
+  // What shows of a mark larger than the image is the image's size: it is cut, never drawn bigger.
+  const cut = { width: Math.min(sized.info.width, width), height: Math.min(sized.info.height, height) };
+  const { data, info } = await sharp(sized.data, { raw: { width: sized.info.width, height: sized.info.height, channels: 4 } })
+    .extract({ left: 0, top: 0, ...cut })
+    .linear([1, 1, 1, m.alpha / 100], [0, 0, 0, 0])
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height };
 }
 
@@ -41,32 +51,32 @@ function placement(m: MarkParams, width: number, height: number, mw: number, mh:
   return { left, top };
 }
 
+type MarkLimits = Pick<TransformLimits, 'maxSourcePixels' | 'timeoutSeconds'>;
+
+/** Copies drawn at most, tiles times frames. */
+const MAX_COPIES = 10_000;
+
 /** Draws the watermark (`image`, already fetched) on what `img` has made so far, on every frame. */
-export async function applyWatermark(img: Sharp, m: MarkParams, image: Buffer, frames: number, timeoutSeconds: number): Promise<Sharp> {
-  const { data, info } = await img.toColourspace('srgb').ensureAlpha().raw().timeout({ seconds: timeoutSeconds }).toBuffer({ resolveWithObject: true });
+export async function applyWatermark(img: Sharp, m: MarkParams, image: Buffer, frames: number, limits: MarkLimits): Promise<Sharp> {
+  const { data, info } = await img.toColourspace('srgb').raw().timeout({ seconds: limits.timeoutSeconds }).toBuffer({ resolveWithObject: true });
   const frameHeight = info.height / frames;
-  const mark = await markLayer(image, m, info.width, frameHeight, timeoutSeconds);
+  const mark = await markLayer(image, m, info.width, frameHeight, limits);
   const spots: { left: number; top: number }[] = [];
   if (m.tile) {
     // A grid from the top-left, mark-pad apart, over the whole image.
-    const stepX = mark.width + Math.max(0, m.pad);
-    const stepY = mark.height + Math.max(0, m.pad);
-    const count = Math.ceil(info.width / stepX) * Math.ceil(frameHeight / stepY);
-    if (count > 10_000) throw new EdgeError('EDGE_BAD_PARAM', `mark-tile would draw ${count} copies; make the mark larger`, { param: 'mark-tile' });
+    const stepX = mark.width + m.pad;
+    const stepY = mark.height + m.pad;
+    const count = Math.ceil(info.width / stepX) * Math.ceil(frameHeight / stepY) * frames;
+    if (count > MAX_COPIES) throw new EdgeError('EDGE_BAD_PARAM', `mark-tile would draw ${count} copies (at most ${MAX_COPIES}); make the mark larger`, { param: 'mark-tile' });
     for (let y = 0; y < frameHeight; y += stepY) for (let x = 0; x < info.width; x += stepX) spots.push({ left: x, top: y });
   } else {
     spots.push(placement(m, info.width, frameHeight, mark.width, mark.height));
   }
+  // Each copy cut to one frame once, then placed on every frame: a mark never bleeds into the next.
+  const placed = spots
+    .filter((s) => s.left < info.width && s.top < frameHeight && s.left + mark.width > 0 && s.top + mark.height > 0)
+    .map((s) => clipOverlay({ input: mark.data, raw: { width: mark.width, height: mark.height, channels: 4 }, left: s.left, top: s.top }, info.width, frameHeight));
   const overlays: OverlayOptions[] = [];
-  for (let f = 0; f < frames; f++) {
-    for (const s of spots) {
-      if (s.left >= info.width || s.top >= frameHeight || s.left + mark.width <= 0 || s.top + mark.height <= 0) continue;
-      // Cut to this frame, then moved down to it: a mark never bleeds into the next frame.
-      const inFrame = clipOverlay({ input: mark.data, raw: { width: mark.width, height: mark.height, channels: 4 }, left: s.left, top: s.top }, info.width, frameHeight);
-      overlays.push({ ...inFrame, top: inFrame.top! + f * frameHeight });
-    }
-  }
-  const raw = { width: info.width, height: info.height, channels: 4 as const, ...(frames > 1 ? { pageHeight: frameHeight } : {}) };
-  const { data: out } = await sharp(data, { raw }).composite(overlays).raw().toBuffer({ resolveWithObject: true });
-  return sharp(out, { raw });
+  for (let f = 0; f < frames; f++) for (const o of placed) overlays.push({ ...o, top: o.top! + f * frameHeight });
+  return compositeRaw(data, info, frameHeight, frames, overlays);
 }

@@ -15,6 +15,7 @@ describe('client hints (imgix ch=)', () => {
   let origin: TestOrigin;
   let edge: RunningEdge;
   let bounded: RunningEdge;
+  let defaulted: RunningEdge;
 
   before(async () => {
     dir = await tempDir('imgedge-ch-');
@@ -24,11 +25,13 @@ describe('client hints (imgix ch=)', () => {
     origin.set('/site.css', { body: 'body{}', headers: { 'content-type': 'text/css' } });
     edge = await startEdge(testConfig(origin.url, `${dir}/a`, { site: { acceptCH: true } }));
     bounded = await startEdge(testConfig(origin.url, `${dir}/b`, { site: { bounds: { widths: [320, 640, 960] } } }));
+    defaulted = await startEdge(testConfig(origin.url, `${dir}/c`, { site: { defaults: 'w=200&ch=dpr' } }));
   });
 
   after(async () => {
     await edge.close();
     await bounded.close();
+    await defaulted.close();
     await origin.close();
     await removeDir(dir);
   });
@@ -67,6 +70,23 @@ describe('client hints (imgix ch=)', () => {
     assert.equal((await get(edge.url, '/photo.jpg?w=200&ch=dpr', { 'sec-ch-dpr': '2' })).vary, 'Accept, Sec-CH-DPR, DPR');
   });
 
+  it('keeps the shape asked for: w and h scale together, snapped widths included; a URL dpr is not doubled', async () => {
+    const both = await fetch(`${edge.url}/photo.jpg?w=200&h=100&fit=crop&ch=dpr`, { headers: { 'sec-ch-dpr': '2' } });
+    const meta = await sharp(Buffer.from(await both.arrayBuffer())).metadata();
+    assert.deepEqual([meta.width, meta.height], [400, 200]);
+    const snapped = await fetch(`${bounded.url}/photo.jpg?w=320&h=200&fit=crop&ch=dpr`, { headers: { 'sec-ch-dpr': '1.5' } });
+    const s = await sharp(Buffer.from(await snapped.arrayBuffer())).metadata();
+    assert.deepEqual([s.width, s.height], [640, 400], '480 snaps up to 640: the height follows the same ratio');
+    assert.equal((await get(edge.url, '/photo.jpg?w=200&dpr=2&ch=dpr', { 'sec-ch-dpr': '2' })).width, 400, 'not 800');
+  });
+
+  it('follows hints named in a site\'s defaults, on the hit fast path too', async () => {
+    assert.equal((await get(defaulted.url, '/photo.jpg', { 'sec-ch-dpr': '2' })).width, 400);
+    assert.equal((await get(defaulted.url, '/photo.jpg')).width, 200);
+    assert.equal((await get(defaulted.url, '/photo.jpg', { 'sec-ch-dpr': '2' })).width, 400);
+    assert.equal((await get(defaulted.url, '/photo.jpg')).width, 200, 'a repeat without hints is not served the hinted variant');
+  });
+
   it('Save-Data: on lowers the quality', async () => {
     const normal = await get(edge.url, '/photo.jpg?w=600&ch=save-data');
     const saving = await get(edge.url, '/photo.jpg?w=600&ch=save-data', { 'save-data': 'on' });
@@ -87,6 +107,13 @@ describe('client hints (imgix ch=)', () => {
     assert.match(page.headers.get('critical-ch') ?? '', /Sec-CH-DPR/);
     assert.equal((await get(edge.url, '/site.css')).headers.get('accept-ch'), null);
     assert.equal((await get(bounded.url, '/page.html')).headers.get('accept-ch'), null, 'not without acceptCH');
+  });
+
+  it('lets a page\'s own ?f= or ?width= pass through: imgix\'s aliases alone make only an image path an image request', async () => {
+    const page = await get(edge.url, '/page.html?f=rss&width=3');
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('x-cache'), 'BYPASS');
+    assert.equal((await get(edge.url, '/photo.jpg?width=300')).width, 300, 'on an image, width is w');
   });
 
   it('refuses unknown hints, naming ch', async () => {

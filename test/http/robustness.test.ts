@@ -33,6 +33,8 @@ describe('robustness: failures around the edge never hang or fail a good respons
   before(async () => {
     origin = await TestOrigin.start();
     origin.set('/photo.jpg', { body: await photoJpeg({ width: 600, height: 400, quality: 60 }), headers: { 'content-type': 'image/jpeg' } });
+    // Stored at a high quality, so WebP wins auto=format (a q60 JPEG can be smaller than its WebP).
+    origin.set('/camera.jpg', { body: await photoJpeg({ width: 600, height: 400, quality: 92 }), headers: { 'content-type': 'image/jpeg' } });
     origin.set('/octet.jpg', { body: await photoJpeg({ width: 300, height: 200, quality: 50 }), headers: { 'content-type': 'binary/octet-stream' } });
     origin.set('/page.css', { body: 'a { color: blue }\n', headers: { 'content-type': 'text/css' } });
     origin.set('/dies.css', { body: Buffer.alloc(100_000, 97), headers: { 'content-type': 'text/css' }, resetAfterBytes: 1000 });
@@ -76,10 +78,10 @@ describe('robustness: failures around the edge never hang or fail a good respons
 
   test('site defaults apply to a bare image URL and never override what the URL asks for', async () => {
     // (AVIF is made in the background: the first answer is WebP.)
-    const bare = await fetch(`${edge.url}/photo.jpg`, { headers: { accept: CHROME_ACCEPT } });
+    const bare = await fetch(`${edge.url}/camera.jpg`, { headers: { accept: CHROME_ACCEPT } });
     assert.equal(bare.headers.get('content-type'), 'image/webp');
     await bare.arrayBuffer();
-    const asked = await fetch(`${edge.url}/photo.jpg?fm=png&w=100`, { headers: { accept: CHROME_ACCEPT } });
+    const asked = await fetch(`${edge.url}/camera.jpg?fm=png&w=100`, { headers: { accept: CHROME_ACCEPT } });
     assert.equal(asked.headers.get('content-type'), 'image/png');
     await asked.arrayBuffer();
   });

@@ -24,6 +24,7 @@ describe('watermarks (imgix mark*)', () => {
     origin.set('/photo.png', { body: await solid(400, 300, 0, 0, 255), headers: { 'content-type': 'image/png' } });
     origin.set('/logo.png', { body: await solid(40, 20, 255, 0, 0), headers: { 'content-type': 'image/png' } });
     origin.set('/notes.txt', { body: 'not an image', headers: { 'content-type': 'text/plain' } });
+    origin.set('/clean.jpg', { body: await sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 0, g: 0, b: 255 } } }).jpeg({ quality: 60 }).toBuffer(), headers: { 'content-type': 'image/jpeg' } });
     brand = await TestOrigin.start();
     brand.set('/brand.png', { body: await solid(40, 20, 255, 0, 0), headers: { 'content-type': 'image/png' } });
     edge = await startEdge(testConfig(origin.url, dir, { purge: { token: TOKEN }, site: { allowedOrigins: [brand.url] } }));
@@ -58,6 +59,19 @@ describe('watermarks (imgix mark*)', () => {
     assert.deepEqual(r.at(400 - 2, 300 - 2), [0, 0, 255], 'the pad is left clear');
     assert.deepEqual(r.at(10, 10), [0, 0, 255]);
     assert.equal(r.redIn(0, 0, 400, 300), 40 * 20);
+  });
+
+  it('is drawn at the source\'s own size and format, where a re-encode is not smaller (never the bare original)', async () => {
+    const source = await (await fetch(`${origin.url}/clean.jpg`)).arrayBuffer();
+    const res = await fetch(`${edge.url}/clean.jpg?mark=/logo.png`);
+    assert.equal(res.headers.get('content-type'), 'image/jpeg');
+    const body = Buffer.from(await res.arrayBuffer());
+    assert.ok(!body.equals(Buffer.from(source)), 'not the original bytes');
+    const { data, info } = await sharp(body).raw().toBuffer({ resolveWithObject: true });
+    const o = ((200 - 15) * info.width + (300 - 25)) * 3;
+    assert.ok(data[o]! > 200 && data[o + 2]! < 80, `the mark is there: ${[...data.subarray(o, o + 3)]}`);
+    const sharpened = Buffer.from(await (await fetch(`${edge.url}/clean.jpg?usm=80&txt=x`)).arrayBuffer());
+    assert.ok(!sharpened.equals(Buffer.from(source)));
   });
 
   it('mark-align, mark-x/mark-y place it; mark-tile=grid repeats it', async () => {
@@ -109,6 +123,28 @@ describe('watermarks (imgix mark*)', () => {
     const after = await render(query);
     assert.equal(after.cache, 'MISS');
     assert.deepEqual(after.at(0, 0), [0, 255, 0], 'the new mark');
+  });
+
+  it('purges the variants drawn with a mark on a site with languages too', async () => {
+    const multi = await startEdge(testConfig(origin.url, `${dir}/lang`, { purge: { token: TOKEN }, site: { languages: ['en', 'de'] } }));
+    try {
+      origin.set('/badge.png', { body: await solid(40, 20, 255, 0, 0), headers: { 'content-type': 'image/png' } });
+      const ask = async () => {
+        const res = await fetch(`${multi.url}/photo.png?mark=/badge.png&mark-align=top,left&mark-pad=0&fm=png`);
+        const { data } = await sharp(Buffer.from(await res.arrayBuffer())).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+        return { cache: res.headers.get('x-cache'), first: [...data.subarray(0, 3)] };
+      };
+      assert.deepEqual((await ask()).first, [255, 0, 0]);
+      assert.equal((await ask()).cache, 'HIT');
+      origin.set('/badge.png', { body: await solid(40, 20, 0, 255, 0), headers: { 'content-type': 'image/png' } });
+      const purge = await fetch(`${multi.url}/_edge/purge`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ urls: ['/badge.png'] }) });
+      assert.equal(purge.status, 200);
+      const after = await ask();
+      assert.equal(after.cache, 'MISS');
+      assert.deepEqual(after.first, [0, 255, 0]);
+    } finally {
+      await multi.close();
+    }
   });
 
   it('takes a mark from one of the site\'s allowedOrigins, purged by its own URL', async () => {

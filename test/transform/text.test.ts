@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { EdgeError } from '../../src/errors.js';
 import { identify } from '../../src/transform/identify.js';
@@ -53,6 +54,8 @@ describe('text (imgix txt*)', () => {
     assert.ok(b.count > 100, `red glyphs: ${b.count}`);
     assert.ok(b.left >= 10 && b.left < 20 && b.top >= 10 && b.top < 30, `near the top-left pad: ${JSON.stringify(b)}`);
     assert.ok(b.bottom - b.top > 20 && b.bottom - b.top < 50, `about 40 px tall: ${JSON.stringify(b)}`);
+    const png = await transform(source, info, parseParams(new URLSearchParams('txt=Hello')).params, { format: 'png', progressive: false, palette: false, animated: false }, LIMITS, POLICY);
+    assert.equal((await sharp(png.body).metadata()).channels, 3, 'an opaque image stays without alpha');
     const small = await boxOf('txt=Hello&txt-color=ff0000&txt-size=20', RED);
     assert.ok(small.right - small.left < (b.right - b.left) * 0.7, 'txt-size scales it');
   });
@@ -73,7 +76,7 @@ describe('text (imgix txt*)', () => {
     const clipped = await boxOf(huge, RED);
     assert.ok(clipped.right === 399 || clipped.bottom === 199, `without txt-fit the text runs off the image: ${JSON.stringify(clipped)}`);
     const fitted = await boxOf(`${huge}&txt-fit=max`, RED);
-    assert.ok(fitted.right <= 390 && fitted.left >= 10, `fitted inside the pad: ${JSON.stringify(fitted)}`);
+    assert.ok(fitted.right <= 390 && fitted.left >= 10 && fitted.top >= 10 && fitted.bottom <= 190, `fitted inside the pads: ${JSON.stringify(fitted)}`);
   });
 
   it('markup and entities in txt are drawn as the characters they are', async () => {
@@ -104,6 +107,34 @@ describe('text (imgix txt*)', () => {
     assert.throws(() => parseParams(new URLSearchParams('txt=a&txt-font=Comic%20Sans')), (e: unknown) => e instanceof EdgeError && e.details.param === 'txt-font');
     const custom = await boxOf('txt=Wide%20text&txt-color=ff0000&txt-size=40&txt-font=House%20Style', RED, 60, { 'House Style': 'DejaVu Sans Mono' });
     assert.equal(custom.right - custom.left, mono.right - mono.left, 'a configured name stands for its family');
+  });
+
+  it('bounds the layout by the image: the largest text a URL can ask for costs no more than the image', async () => {
+    const started = performance.now();
+    const b = await boxOf(`txt=${'W'.repeat(500)}&txt-color=ff0000&txt-size=1000&txt-width=8192&txt-line=50&txt-shad=10`, RED);
+    assert.ok(b.count > 0, 'something is drawn');
+    assert.ok(performance.now() - started < 10_000, 'and quickly');
+  });
+
+  it('draws on every frame of an animation, never across frames', async () => {
+    const frames = await Promise.all(['#204060', '#206040'].map((c) => sharp({ create: { width: 120, height: 60, channels: 3, background: c } }).png().toBuffer()));
+    const gif = await sharp(frames, { join: { animated: true } }).gif().toBuffer();
+    // Two lines of 40 px bottom-aligned in a 60 px frame: the block reaches above each frame.
+    const params = parseParams(new URLSearchParams('txt=Hi%20there&txt-width=60&txt-color=ff0000&txt-size=40&txt-align=bottom,left&txt-pad=0')).params;
+    const reds = (data: Buffer, from: number, to: number, width: number) => {
+      let n = 0;
+      for (let y = from; y < to; y++) for (let x = 0; x < width; x++) if (data[(y * width + x) * 3]! > 180 && data[(y * width + x) * 3 + 1]! < 90) n++;
+      return n;
+    };
+    const still = await transform(gif, await identify(gif), params, { format: 'png', progressive: false, palette: false, animated: false }, LIMITS, POLICY);
+    const one = await sharp(still.body).removeAlpha().raw().toBuffer();
+    const animated = await transform(gif, await identify(gif), params, { format: 'gif', progressive: false, palette: false, animated: true }, LIMITS, POLICY);
+    const both = await sharp(animated.body, { pages: -1 }).removeAlpha().raw().toBuffer();
+    const alone = reds(one, 0, 60, 120);
+    assert.ok(alone > 50, `text on the first frame: ${alone}`);
+    // With text bleeding from the second frame into the first, the first would hold more red.
+    assert.ok(Math.abs(reds(both, 0, 60, 120) - alone) < alone * 0.1, `first frame as drawn alone: ${reds(both, 0, 60, 120)} vs ${alone}`);
+    assert.ok(Math.abs(reds(both, 60, 120, 120) - alone) < alone * 0.1, 'the second frame has the same text');
   });
 
   it('txt64 is txt in URL-safe base64; the key holds the text once, in one form', () => {
