@@ -76,16 +76,14 @@ function frameOne(src: Buffer, width: number, height: number, f: FrameParams, fi
   const data = Buffer.from(src);
   if (f.mask) {
     const radii = clampCorners(f.cornerRadius ?? [0, 0, 0, 0].map(() => 0.2 * Math.min(width, height)) as Corners, width, height);
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const d = f.mask === 'ellipse' ? ellipseDistance(x + 0.5, y + 0.5, width, height) : roundedRectDistance(x + 0.5, y + 0.5, width, height, radii);
-        const inside = coverage(d);
-        if (inside >= 1) continue;
-        const o = (y * width + x) * 4;
-        data[o + 3] = Math.round(data[o + 3]! * inside);
-        if (f.maskBg) paint(data, o, f.maskBg, 1 - inside);
-      }
-    }
+    const clear = (x: number, y: number, inside: number) => {
+      if (inside >= 1) return;
+      const o = (y * width + x) * 4;
+      data[o + 3] = Math.round(data[o + 3]! * inside);
+      if (f.maskBg) paint(data, o, f.maskBg, 1 - inside);
+    };
+    if (f.mask === 'corners') forCornerSquares(width, height, radii, (x, y) => clear(x, y, coverage(roundedRectDistance(x + 0.5, y + 0.5, width, height, radii))));
+    else for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) clear(x, y, coverage(ellipseDistance(x + 0.5, y + 0.5, width, height)));
   }
   let out: { data: Buffer; width: number; height: number } = { data, width, height };
   if (f.border) out = surround(out, f.border.sides, f.border.color, f.border.radius, f.border.innerRadius);
@@ -96,28 +94,43 @@ function frameOne(src: Buffer, width: number, height: number, f: FrameParams, fi
 /**
  * The image with a band of `colour` around it (`sides` wide): the band's outer corners rounded by
  * `outer` (transparent beyond), the image's corners by `inner` (the band's colour over them).
+ * Rows are copied whole; only the corner squares are shaded pixel by pixel.
  */
 function surround(img: { data: Buffer; width: number; height: number }, sides: Sides, colour: Color, outer?: Corners, inner?: Corners): { data: Buffer; width: number; height: number } {
   const width = img.width + sides.left + sides.right;
   const height = img.height + sides.top + sides.bottom;
-  const data = Buffer.alloc(width * height * 4);
-  const outerRadii = outer && clampCorners(outer, width, height);
-  const innerRadii = inner && clampCorners(inner, img.width, img.height);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
+  const data = Buffer.alloc(width * height * 4).fill(Buffer.from([colour.r, colour.g, colour.b, Math.round(colour.alpha * 255)]));
+  for (let y = 0; y < img.height; y++) {
+    img.data.copy(data, ((y + sides.top) * width + sides.left) * 4, y * img.width * 4, (y + 1) * img.width * 4);
+  }
+  if (inner) {
+    const radii = clampCorners(inner, img.width, img.height);
+    forCornerSquares(img.width, img.height, radii, (x, y) => {
+      const over = 1 - coverage(roundedRectDistance(x + 0.5, y + 0.5, img.width, img.height, radii));
+      paint(data, ((y + sides.top) * width + x + sides.left) * 4, colour, over);
+    });
+  }
+  if (outer) {
+    const radii = clampCorners(outer, width, height);
+    forCornerSquares(width, height, radii, (x, y) => {
       const o = (y * width + x) * 4;
-      const ix = x - sides.left;
-      const iy = y - sides.top;
-      let band = 1;
-      if (ix >= 0 && iy >= 0 && ix < img.width && iy < img.height) {
-        img.data.copy(data, o, (iy * img.width + ix) * 4, (iy * img.width + ix) * 4 + 4);
-        band = innerRadii ? 1 - coverage(roundedRectDistance(ix + 0.5, iy + 0.5, img.width, img.height, innerRadii)) : 0;
-      }
-      paint(data, o, colour, band);
-      if (outerRadii) data[o + 3] = Math.round(data[o + 3]! * coverage(roundedRectDistance(x + 0.5, y + 0.5, width, height, outerRadii)));
-    }
+      data[o + 3] = Math.round(data[o + 3]! * coverage(roundedRectDistance(x + 0.5, y + 0.5, width, height, radii)));
+    });
   }
   return { data, width, height };
+}
+
+/** Calls `visit` for every pixel of the four corner squares (radius × radius) of a rectangle. */
+function forCornerSquares(width: number, height: number, radii: Corners, visit: (x: number, y: number) => void): void {
+  const squares: [number, number, number][] = [
+    [0, 0, radii[0]], [width - radii[1], 0, radii[1]], [width - radii[2], height - radii[2], radii[2]], [0, height - radii[3], radii[3]],
+  ];
+  for (const [x0, y0, r] of squares) {
+    const side = Math.ceil(r);
+    for (let y = Math.max(0, Math.floor(y0)); y < Math.min(height, Math.floor(y0) + side); y++) {
+      for (let x = Math.max(0, Math.floor(x0)); x < Math.min(width, Math.floor(x0) + side); x++) visit(x, y);
+    }
+  }
 }
 
 export interface FrameTask {
