@@ -61,13 +61,17 @@ const sourceBytesPerPixel = (info: ImageInfo) => info.bytes / (info.width * info
  * cases measured in docs/FORMAT-CHOICE.md):
  * - GIF and animations: always; they are small, and their source's bytes say little about a
  *   re-encode (a 42 KB animated GIF re-encodes to 5.2 KB, smaller than its WebP);
+ * - behind AVIF at a fixed q: always (24 of 108 such photo answers were larger than their JPEG);
  * - PNG: when the output is small, the source is a drawing (few bytes per pixel), or the first
  *   choice weighs more per pixel than the source;
  * - JPEG: when the first choice weighs more per pixel than the source, or the perceptual search
  *   needed a quality of 85 or more (grain that WebP's 4:2:0 keeps only at high quality).
  */
-function worthTrying(info: ImageInfo, first: TransformResult, fallback: OutputChoice): boolean {
+function worthTrying(info: ImageInfo, params: TransformParams, first: TransformResult, fallback: OutputChoice): boolean {
   if (fallback.animated || fallback.format === 'gif') return true;
+  // AVIF at a fixed q keeps more detail than the same q elsewhere, so it often weighs more; its own
+  // encode dwarfs the fallback's. (At one perceptual target, auto=compress, it nearly always wins.)
+  if (first.format === 'avif' && !(params.auto.compress && params.q === undefined)) return true;
   const heavier = first.body.length > sourceBytesPerPixel(info) * first.width * first.height;
   if (fallback.format === 'png') {
     return heavier || first.width * first.height <= SMALL_OUTPUT_PIXELS || sourceBytesPerPixel(info) < GRAPHIC_BYTES_PER_PIXEL;
@@ -93,7 +97,7 @@ export async function renderVariant(
   let best = first;
   const tried: OutputFormat[] = [first.result.format];
   for (const fallback of fallbacks) {
-    if (!worthTrying(info, first.result, fallback)) continue;
+    if (!worthTrying(info, params, first.result, fallback)) continue;
     const next = await renderAs(source, info, params, fallback, limits, policy);
     tried.push(next.result.format);
     if (next.result.body.length < best.result.body.length) best = next;

@@ -20,7 +20,7 @@ describe('AVIF without waiting', () => {
 
   before(async () => {
     origin = await TestOrigin.start();
-    origin.set('/photo.jpg', { body: await photoJpeg({ width: 1600, height: 1000 }), headers: { 'content-type': 'image/jpeg' } });
+    origin.set('/photo.jpg', { body: await photoJpeg({ width: 1600, height: 1000, noise: 8 }), headers: { 'content-type': 'image/jpeg' } });
     cacheDir = await tempDir();
     edge = await startEdge(testConfig(origin.url, cacheDir, { limits: { backgroundQueueLength: 2 } }));
   });
