@@ -61,7 +61,8 @@ const sourceBytesPerPixel = (info: ImageInfo) => info.bytes / (info.width * info
  * cases measured in docs/FORMAT-CHOICE.md):
  * - GIF and animations: always; they are small, and their source's bytes say little about a
  *   re-encode (a 42 KB animated GIF re-encodes to 5.2 KB, smaller than its WebP);
- * - JPEG behind AVIF at a fixed q: always (20 of 54 such photo answers were larger than their JPEG);
+ * - JPEG at a fixed q: always (behind AVIF, 20 of 54 photo answers were larger than their JPEG;
+ *   behind WebP, 4 of 54 that the bounds below missed);
  * - PNG: when the output is small, the source is a drawing (few bytes per pixel), or the first
  *   choice weighs more per pixel than the source;
  * - JPEG: when the first choice weighs more per pixel than the source, or the perceptual search
@@ -69,9 +70,10 @@ const sourceBytesPerPixel = (info: ImageInfo) => info.bytes / (info.width * info
  */
 function worthTrying(info: ImageInfo, params: TransformParams, first: TransformResult, fallback: OutputChoice): boolean {
   if (fallback.animated || fallback.format === 'gif') return true;
-  // AVIF at a fixed q keeps more detail than JPEG at that q, so it often weighs more; its own
-  // encode dwarfs the JPEG's. (At one perceptual target, auto=compress, it won every time.)
-  if (first.format === 'avif' && fallback.format === 'jpeg' && !(params.auto.compress && params.q === undefined)) return true;
+  // At a fixed q a modern format's q keeps more detail than JPEG's, so it often weighs more, and a
+  // JPEG at one q is a single quick encode. (At one perceptual target, auto=compress, the modern
+  // format nearly always wins, and the search is what costs: there the bounds below decide.)
+  if (fallback.format === 'jpeg' && !(params.auto.compress && params.q === undefined)) return true;
   const heavier = first.body.length > sourceBytesPerPixel(info) * first.width * first.height;
   if (fallback.format === 'png') {
     return heavier || first.width * first.height <= SMALL_OUTPUT_PIXELS || sourceBytesPerPixel(info) < GRAPHIC_BYTES_PER_PIXEL;

@@ -33,8 +33,9 @@ describe('robustness: failures around the edge never hang or fail a good respons
   before(async () => {
     origin = await TestOrigin.start();
     origin.set('/photo.jpg', { body: await photoJpeg({ width: 600, height: 400, quality: 60 }), headers: { 'content-type': 'image/jpeg' } });
-    // Stored at a high quality, so WebP wins auto=format (a q60 JPEG can be smaller than its WebP).
-    origin.set('/camera.jpg', { body: await photoJpeg({ width: 600, height: 400, quality: 92 }), headers: { 'content-type': 'image/jpeg' } });
+    // Stored at a high quality and as grainy as a photograph, so WebP wins auto=format (a grainy
+    // q60 JPEG can be smaller than its WebP).
+    origin.set('/camera.jpg', { body: await photoJpeg({ width: 600, height: 400, quality: 92, noise: 8 }), headers: { 'content-type': 'image/jpeg' } });
     origin.set('/octet.jpg', { body: await photoJpeg({ width: 300, height: 200, quality: 50 }), headers: { 'content-type': 'binary/octet-stream' } });
     origin.set('/page.css', { body: 'a { color: blue }\n', headers: { 'content-type': 'text/css' } });
     origin.set('/dies.css', { body: Buffer.alloc(100_000, 97), headers: { 'content-type': 'text/css' }, resetAfterBytes: 1000 });
