@@ -114,17 +114,18 @@ const pct = (n: number, d: number) => (d === 0 ? '–' : `${((100 * n) / d).toFi
 
 function report(cases: Case[], seconds: number): string {
   const kinds = [...new Set(cases.map((c) => c.kind))];
+  const misses = cases.filter((c) => c.answer.bytes > c.best.bytes);
   const row = (label: string, cs: Case[]) => {
     const extra = cs.filter((c) => c.answer.tried.length > 1).length;
-    const misses = cs.filter((c) => c.answer.bytes > c.best.bytes);
-    const lost = misses.reduce((n, c) => n + c.answer.bytes - c.best.bytes, 0);
+    const larger = cs.filter((c) => c.answer.bytes > c.best.bytes);
+    const lost = larger.reduce((n, c) => n + c.answer.bytes - c.best.bytes, 0);
     const answerBytes = cs.reduce((n, c) => n + c.answer.bytes, 0);
     const firstBytes = cs.reduce((n, c) => n + c.firstOnly.bytes, 0);
     const bestBytes = cs.reduce((n, c) => n + c.best.bytes, 0);
     const ruleMs = cs.reduce((n, c) => n + c.answer.ms, 0);
     const firstMs = cs.reduce((n, c) => n + c.firstOnly.ms, 0);
     const fallbackWon = cs.filter((c) => c.answer.format !== c.firstOnly.format).length;
-    return `| ${label} | ${cs.length} | ${pct(extra, cs.length)} | ${fallbackWon} | ${misses.length} (${pct(lost, answerBytes)} of bytes) | ${pct(firstBytes - answerBytes, firstBytes)} | ${pct(answerBytes - bestBytes, bestBytes)} | ${(ruleMs / firstMs).toFixed(2)}× |`;
+    return `| ${label} | ${cs.length} | ${pct(extra, cs.length)} | ${fallbackWon} | ${larger.length} (${pct(lost, answerBytes)} of bytes) | ${pct(firstBytes - answerBytes, firstBytes)} | ${pct(answerBytes - bestBytes, bestBytes)} | ${(ruleMs / firstMs).toFixed(2)}× |`;
   };
   const lines = [
     '# auto=format: the rule against every considered format',
@@ -142,11 +143,13 @@ function report(cases: Case[], seconds: number): string {
     '',
     '## Where the rule answered larger than a considered format',
     '',
-    '| input | query | client | answer | smallest considered |',
-    '|---|---|---|---|---|',
-    ...cases
-      .filter((c) => c.answer.bytes > c.best.bytes)
-      .map((c) => `| ${c.name} | ${c.query} | ${c.client} | ${c.answer.format} ${c.answer.bytes} B | ${c.best.format} ${c.best.bytes} B |`),
+    ...(misses.length === 0
+      ? ['None.']
+      : [
+          '| input | query | client | answer | smallest considered |',
+          '|---|---|---|---|---|',
+          ...misses.map((c) => `| ${c.name} | ${c.query} | ${c.client} | ${c.answer.format} ${c.answer.bytes} B | ${c.best.format} ${c.best.bytes} B |`),
+        ]),
     '',
   ];
   return lines.join('\n');
