@@ -5,8 +5,9 @@
  * monochrome, duotone) → invert → px → htn → usm. imgix publishes ranges and intent, not
  * formulas: each mapping below is documented in docs/IMGIX.md.
  */
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
 import { pixelsInWorker } from './quality-pool.js';
+import { fromRawFrames, toRawFrames, type RawFrames } from './raw-frames.js';
 import type { Adjustments, Color } from './types.js';
 
 /** True when any adjustment asks for the pixel pass. */
@@ -104,12 +105,7 @@ function halftone(data: Buffer, width: number, height: number, channels: number,
   }
 }
 
-export interface PixelPass {
-  data: Buffer;
-  width: number;
-  frameHeight: number;
-  frames: number;
-  channels: number;
+export interface PixelPass extends RawFrames {
   a: Adjustments;
 }
 
@@ -191,11 +187,9 @@ export function adjustPixels({ data, width, frameHeight, frames, channels, a }: 
  * image keeps its page height); frame delays fall back to the encoder's default.
  */
 export async function applyAdjustments(img: Sharp, a: Adjustments, frames: number, timeoutSeconds: number): Promise<Sharp> {
-  const { data, info } = await img.toColourspace('srgb').raw().timeout({ seconds: timeoutSeconds }).toBuffer({ resolveWithObject: true });
-  const frameHeight = info.height / frames;
-  const changed = hasPixelAdjustments(a) ? await pixelsInWorker<Uint8Array>('adjustPixelsTask', { data, width: info.width, frameHeight, frames, channels: info.channels, a }) : data;
-  const pixels = Buffer.from(changed.buffer, changed.byteOffset, changed.byteLength);
-  const next = sharp(pixels, { raw: { width: info.width, height: info.height, channels: info.channels, ...(frames > 1 ? { pageHeight: frameHeight } : {}) } });
+  const raw = await toRawFrames(img, frames, timeoutSeconds);
+  const changed = hasPixelAdjustments(a) ? await pixelsInWorker<Uint8Array>('adjustPixelsTask', { ...raw, a }) : raw.data;
+  const next = fromRawFrames({ ...raw, data: Buffer.from(changed.buffer, changed.byteOffset, changed.byteLength) });
   if (a.usm) {
     // usmrad is imgix's radius (default 2.5); libvips' sigma is about half a radius.
     const sigma = Math.max(0.3, Math.min(10, (a.usmrad ?? 2.5) / 2));

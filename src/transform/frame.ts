@@ -4,9 +4,10 @@
  * `border-radius`, the image's own corners by `border-radius-inner`), then the padding around
  * that. Borders and padding add to the output's size. Edges are anti-aliased by coverage.
  */
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
 import { EdgeError } from '../errors.js';
 import { pixelsInWorker } from './quality-pool.js';
+import { fromRawFrames, toRawFrames, type RawFrames } from './raw-frames.js';
 import type { Color, Corners, FrameParams, TransformLimits } from './types.js';
 
 /**
@@ -133,22 +134,18 @@ function forCornerSquares(width: number, height: number, radii: Corners, visit: 
   }
 }
 
-export interface FrameTask {
-  data: Buffer;
-  width: number;
-  frameHeight: number;
-  frames: number;
+export interface FrameTask extends RawFrames {
   f: FrameParams;
   fill: Color;
 }
 
 /** Every frame of raw RGBA through mask, border and padding (run on a worker thread). */
-export function framePixels({ data, width, frameHeight, frames, f, fill }: FrameTask): { data: Buffer; width: number; height: number } {
+export function framePixels({ data, width, frameHeight, frames, f, fill }: FrameTask): RawFrames {
   const framed = [];
   for (let i = 0; i < frames; i++) {
     framed.push(frameOne(data.subarray(i * width * frameHeight * 4, (i + 1) * width * frameHeight * 4), width, frameHeight, f, fill));
   }
-  return { data: Buffer.concat(framed.map((x) => x.data)), width: framed[0]!.width, height: framed[0]!.height };
+  return { data: Buffer.concat(framed.map((x) => x.data)), width: framed[0]!.width, frameHeight: framed[0]!.height, frames, channels: 4 };
 }
 
 /**
@@ -157,15 +154,13 @@ export function framePixels({ data, width, frameHeight, frames, f, fill }: Frame
  * transparent where the output keeps alpha. Refuses a result past the output's size limits.
  */
 export async function applyFrame(img: Sharp, f: FrameParams, fill: Color, frames: number, limits: Pick<TransformLimits, 'maxOutputPixels' | 'maxOutputDimension' | 'timeoutSeconds'>): Promise<Sharp> {
-  const { data, info } = await img.toColourspace('srgb').ensureAlpha().raw().timeout({ seconds: limits.timeoutSeconds }).toBuffer({ resolveWithObject: true });
-  const frameHeight = info.height / frames;
+  const raw = await toRawFrames(img, frames, limits.timeoutSeconds, true);
   const extraW = (f.border ? f.border.sides.left + f.border.sides.right : 0) + (f.pad ? f.pad.left + f.pad.right : 0);
   const extraH = (f.border ? f.border.sides.top + f.border.sides.bottom : 0) + (f.pad ? f.pad.top + f.pad.bottom : 0);
-  const [width, height] = [info.width + extraW, frameHeight + extraH];
+  const [width, height] = [raw.width + extraW, raw.frameHeight + extraH];
   if (width * height * frames > limits.maxOutputPixels || Math.max(width, height) > limits.maxOutputDimension) {
     throw new EdgeError('EDGE_IMAGE_TOO_LARGE', `border and padding would make the output ${width}x${height}, past the limits (${limits.maxOutputDimension} px a side, ${limits.maxOutputPixels} pixels)`);
   }
-  const framed = await pixelsInWorker<{ data: Uint8Array; width: number; height: number }>('framePixelsTask', { data, width: info.width, frameHeight, frames, f, fill });
-  const pixels = Buffer.from(framed.data.buffer, framed.data.byteOffset, framed.data.byteLength);
-  return sharp(pixels, { raw: { width: framed.width, height: framed.height * frames, channels: 4, ...(frames > 1 ? { pageHeight: framed.height } : {}) } });
+  const framed = await pixelsInWorker<RawFrames & { data: Uint8Array }>('framePixelsTask', { ...raw, f, fill });
+  return fromRawFrames({ ...framed, data: Buffer.from(framed.data.buffer, framed.data.byteOffset, framed.data.byteLength) });
 }

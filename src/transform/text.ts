@@ -5,8 +5,8 @@
  * librsvg's SVG text neither wraps nor measures, and `txt-width` and `txt-fit` need both.
  * Outline (`txt-line`) and shadow (`txt-shad`) are made from the text's own alpha.
  */
-import sharp, { type OverlayOptions, type Sharp } from 'sharp';
-import { clipOverlay, compositeRaw } from './overlay.js';
+import sharp, { type Sharp } from 'sharp';
+import { drawOnEveryFrame, toRawFrames } from './raw-frames.js';
 import type { Color, TextParams } from './types.js';
 
 /** Fonts by their imgix-style name (lower case), as Pango font families; the config may replace them. */
@@ -69,14 +69,14 @@ async function tinted(alpha: Sharp, width: number, height: number, colour: Color
 }
 
 export async function applyText(img: Sharp, t: TextParams, frames: number, timeoutSeconds: number): Promise<Sharp> {
-  const { data, info } = await img.toColourspace('srgb').raw().timeout({ seconds: timeoutSeconds }).toBuffer({ resolveWithObject: true });
-  const frameHeight = info.height / frames;
-  const room = { width: Math.max(1, info.width - 2 * t.pad), height: Math.max(1, frameHeight - 2 * t.pad) };
+  const raw = await toRawFrames(img, frames, timeoutSeconds);
+  const { width, frameHeight } = raw;
+  const room = { width: Math.max(1, width - 2 * t.pad), height: Math.max(1, frameHeight - 2 * t.pad) };
   const wrap = Math.min(room.width, t.width ?? room.width);
   // Bounded by the image: glyphs no taller than it, and (at about 0.72 size² a character) text of
   // no more than four times its area, so a URL cannot ask for a gigapixel layout.
   const chars = [...t.text].length;
-  const fitsArea = Math.floor(Math.sqrt((4 * info.width * frameHeight) / (0.72 * chars)));
+  const fitsArea = Math.floor(Math.sqrt((4 * width * frameHeight) / (0.72 * chars)));
   let size = Math.max(1, Math.min(t.size, frameHeight, fitsArea));
   let text = await layout(t, size, wrap);
   // Shrink to fit (about 10 % a step, at most a dozen layouts, down to about a quarter), never below 6 px.
@@ -114,11 +114,7 @@ export async function applyText(img: Sharp, t: TextParams, frames: number, timeo
   if (t.line > 0) layers.push(await tinted(sharp(await alpha().erode(t.line).extractChannel(0).raw().toBuffer(), { raw: { width: w, height: h, channels: 1 } }), w, h, t.lineColor));
   layers.push(await tinted(alpha(), w, h, t.color));
   const blockHeight = Math.min(text.height, shown);
-  const left = t.align.h === 'left' ? t.pad : t.align.h === 'right' ? info.width - t.pad - text.width : Math.round((info.width - text.width) / 2);
+  const left = t.align.h === 'left' ? t.pad : t.align.h === 'right' ? width - t.pad - text.width : Math.round((width - text.width) / 2);
   const top = t.align.v === 'top' ? t.pad : t.align.v === 'bottom' ? frameHeight - t.pad - blockHeight : Math.round((frameHeight - blockHeight) / 2);
-  // Each layer cut to one frame once, then placed on every frame: text never bleeds into the next.
-  const placed = layers.map((layer) => clipOverlay({ input: layer, raw: { width: w, height: h, channels: 4 }, left: left - margin, top: top - margin }, info.width, frameHeight));
-  const overlays: OverlayOptions[] = [];
-  for (let f = 0; f < frames; f++) for (const o of placed) overlays.push({ ...o, top: o.top! + f * frameHeight });
-  return compositeRaw(data, info, frameHeight, frames, overlays);
+  return drawOnEveryFrame(raw, layers.map((layer) => ({ input: layer, raw: { width: w, height: h, channels: 4 }, left: left - margin, top: top - margin })));
 }

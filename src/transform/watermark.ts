@@ -4,9 +4,9 @@
  * a percentage of the image's width), made translucent (`mark-alpha`), and placed by
  * `mark-align` + `mark-pad`, by `mark-x`/`mark-y`, or repeated over the image (`mark-tile=grid`).
  */
-import sharp, { type OverlayOptions, type Sharp } from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { EdgeError } from '../errors.js';
-import { clipOverlay, compositeRaw } from './overlay.js';
+import { drawOnEveryFrame, toRawFrames } from './raw-frames.js';
 import type { MarkParams, TransformLimits } from './types.js';
 
 /** Resolves a size given in pixels or (0..1) as a fraction of `whole`. */
@@ -58,25 +58,20 @@ const MAX_COPIES = 10_000;
 
 /** Draws the watermark (`image`, already fetched) on what `img` has made so far, on every frame. */
 export async function applyWatermark(img: Sharp, m: MarkParams, image: Buffer, frames: number, limits: MarkLimits): Promise<Sharp> {
-  const { data, info } = await img.toColourspace('srgb').raw().timeout({ seconds: limits.timeoutSeconds }).toBuffer({ resolveWithObject: true });
-  const frameHeight = info.height / frames;
-  const mark = await markLayer(image, m, info.width, frameHeight, limits);
+  const raw = await toRawFrames(img, frames, limits.timeoutSeconds);
+  const { width, frameHeight } = raw;
+  const mark = await markLayer(image, m, width, frameHeight, limits);
   const spots: { left: number; top: number }[] = [];
   if (m.tile) {
     // A grid from the top-left, mark-pad apart, over the whole image.
     const stepX = mark.width + m.pad;
     const stepY = mark.height + m.pad;
-    const count = Math.ceil(info.width / stepX) * Math.ceil(frameHeight / stepY) * frames;
+    const count = Math.ceil(width / stepX) * Math.ceil(frameHeight / stepY) * frames;
     if (count > MAX_COPIES) throw new EdgeError('EDGE_BAD_PARAM', `mark-tile would draw ${count} copies (at most ${MAX_COPIES}); make the mark larger`, { param: 'mark-tile' });
-    for (let y = 0; y < frameHeight; y += stepY) for (let x = 0; x < info.width; x += stepX) spots.push({ left: x, top: y });
+    for (let y = 0; y < frameHeight; y += stepY) for (let x = 0; x < width; x += stepX) spots.push({ left: x, top: y });
   } else {
-    spots.push(placement(m, info.width, frameHeight, mark.width, mark.height));
+    spots.push(placement(m, width, frameHeight, mark.width, mark.height));
   }
-  // Each copy cut to one frame once, then placed on every frame: a mark never bleeds into the next.
-  const placed = spots
-    .filter((s) => s.left < info.width && s.top < frameHeight && s.left + mark.width > 0 && s.top + mark.height > 0)
-    .map((s) => clipOverlay({ input: mark.data, raw: { width: mark.width, height: mark.height, channels: 4 }, left: s.left, top: s.top }, info.width, frameHeight));
-  const overlays: OverlayOptions[] = [];
-  for (let f = 0; f < frames; f++) for (const o of placed) overlays.push({ ...o, top: o.top! + f * frameHeight });
-  return compositeRaw(data, info, frameHeight, frames, overlays);
+  const shown = spots.filter((s) => s.left < width && s.top < frameHeight && s.left + mark.width > 0 && s.top + mark.height > 0);
+  return drawOnEveryFrame(raw, shown.map((s) => ({ input: mark.data, raw: { width: mark.width, height: mark.height, channels: 4 }, left: s.left, top: s.top })));
 }
