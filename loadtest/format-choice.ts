@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { SingleBar } from 'cli-progress';
 import { ensurePhotoCorpus, repoRoot } from '../scripts/photo-corpus.js';
 import { identify } from '../src/transform/identify.js';
-import { chooseOutput, fallbackOutputs, type AcceptedFormats } from '../src/transform/negotiate.js';
+import { chooseOutput, fallbackOutput, type AcceptedFormats } from '../src/transform/negotiate.js';
 import { renderVariant } from '../src/transform/optimize.js';
 import { parseParams } from '../src/transform/params.js';
 import type { EncodePolicy, TransformLimits } from '../src/transform/types.js';
@@ -83,16 +83,16 @@ async function measure(input: Input, query: string, client: string): Promise<Cas
   const { params } = parseParams(new URLSearchParams(query));
   const accepted = CLIENTS[client]!;
   const out = chooseOutput(params, info, accepted, FORMAT_POLICY);
-  const fallbacks = fallbackOutputs(params, info, accepted, out);
+  const fallback = fallbackOutput(params, info, accepted, out);
   let t = performance.now();
-  const rule = await renderVariant(input.bytes, info, params, out, LIMITS, POLICY, fallbacks);
+  const rule = await renderVariant(input.bytes, info, params, out, LIMITS, POLICY, fallback);
   const ruleMs = performance.now() - t;
   t = performance.now();
   const first = await renderVariant(input.bytes, info, params, out, LIMITS, POLICY);
   const firstMs = performance.now() - t;
   let best = { format: first.result.format as string, bytes: first.result.body.length };
   const alone: Case['alone'] = [];
-  for (const f of fallbacks) {
+  for (const f of fallback ? [fallback] : []) {
     const { result } = await renderVariant(input.bytes, info, params, f, LIMITS, POLICY);
     alone.push({ format: result.format, bytes: result.body.length, ...(result.quality === undefined ? {} : { quality: result.quality }) });
     if (result.body.length < best.bytes) best = { format: result.format, bytes: result.body.length };
@@ -135,6 +135,12 @@ function report(cases: Case[], seconds: number): string {
     '(the negotiated one and the source\'s family or `fm`) encoded alone and the smallest taken.',
     'Queries: `w=320` and `w=960` (never enlarged), each with `auto=format,compress` and plain `auto=format`;',
     'clients taking WebP, and AVIF + WebP.',
+    '',
+    'What this does not judge: the truth is the edge\'s own encoders, so this measures the rule\'s',
+    'choice among them, not the encoders against anyone else\'s; and bytes only. At one fixed q the',
+    'formats do not carry the same detail (a modern format\'s q keeps more than JPEG\'s), so at a fixed q',
+    'the smaller answer can be the plainer image; at `auto=compress` every format meets one perceptual',
+    'target (docs/QUALITY.md judges that target with Butteraugli).',
     '',
     '| inputs | answers | more than one encode | a fallback won | larger than the smallest considered | bytes saved vs first choice alone | bytes over the truth | encode time vs first choice alone |',
     '|---|---|---|---|---|---|---|---|',

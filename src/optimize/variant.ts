@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { remainingCacheControl } from '../cache/policy.js';
 import type { CacheEntry, CacheKey } from '../cache/types.js';
 import { identify } from '../transform/identify.js';
-import { chooseOutput, fallbackOutputs, type AcceptedFormats } from '../transform/negotiate.js';
+import { chooseOutput, fallbackOutput, type AcceptedFormats } from '../transform/negotiate.js';
 import { renderVariant } from '../transform/optimize.js';
 import { describeMetadata, describeRendered } from '../transform/pipeline.js';
 import type { ImageInfo, OutputFormat, TransformLimits, TransformParams, TransformResult } from '../transform/types.js';
@@ -124,11 +124,11 @@ export async function produceVariant(req: VariantRequest, deps: VariantDeps): Pr
   const out = chooseOutput(params, info, req.accepted, req.site.config.formats);
   const limits = { ...deps.limits, avifEffort: req.site.config.formats.avifEffort };
   const started = performance.now();
-  const fallbacks = fallbackOutputs(params, info, req.accepted, out);
+  const fallback = fallbackOutput(params, info, req.accepted, out);
   let result: TransformResult;
   let formatsTried: OutputFormat[];
   try {
-    ({ result, tried: formatsTried } = await renderVariant(source.body, info, params, out, limits, policy, fallbacks));
+    ({ result, tried: formatsTried } = await renderVariant(source.body, info, params, out, limits, policy, fallback));
   } catch (err) {
     return onBadImage(err, req, source, base);
   }

@@ -125,10 +125,10 @@ export function chooseOutput(
  * still behind an animation (frames are not traded for bytes). AVIF and WebP are not weighed
  * against each other: at one q, AVIF keeps more detail, so its bytes buy a better image.
  */
-export function fallbackOutputs(params: TransformParams, info: ImageInfo, accepted: AcceptedFormats | undefined, first: OutputChoice): OutputChoice[] {
-  if (!params.auto.format || !accepted) return [];
+export function fallbackOutput(params: TransformParams, info: ImageInfo, accepted: AcceptedFormats | undefined, first: OutputChoice): OutputChoice | undefined {
+  if (!params.auto.format || !accepted) return undefined;
   const takesOwn = (info.format === 'webp' && accepted.webp) || (info.format === 'avif' && accepted.avif);
   const family = requestedFormat(params, info) ?? keepClearPixels(params, sourceFamily(info, takesOwn));
   if (family.format === 'jpeg' && params.auto.compress) family.progressive = true;
-  return family.format === first.format || (first.animated && !family.animated) ? [] : [family];
+  return family.format === first.format || (first.animated && !family.animated) ? undefined : family;
 }

@@ -57,7 +57,7 @@ const GRAPHIC_BYTES_PER_PIXEL = 0.5;
 const sourceBytesPerPixel = (info: ImageInfo) => info.bytes / (info.width * info.height * Math.max(1, info.pages));
 
 /**
- * Whether a fallback may come out smaller than the first choice, so is worth its encode (the
+ * Whether the fallback may come out smaller than the first choice, so is worth its encode (the
  * cases measured in docs/FORMAT-CHOICE.md):
  * - GIF and animations: always; they are small, and their source's bytes say little about a
  *   re-encode (a 42 KB animated GIF re-encodes to 5.2 KB, smaller than its WebP);
@@ -65,8 +65,8 @@ const sourceBytesPerPixel = (info: ImageInfo) => info.bytes / (info.width * info
  *   behind WebP, 4 of 54 that the bounds below missed);
  * - PNG: when the output is small, the source is a drawing (few bytes per pixel), or the first
  *   choice weighs more per pixel than the source;
- * - JPEG: when the first choice weighs more per pixel than the source, or the perceptual search
- *   needed a quality of 85 or more (grain that WebP's 4:2:0 keeps only at high quality).
+ * - JPEG at a perceptual target: when the first choice weighs more per pixel than the source, or
+ *   the search needed a quality of 85 or more (grain that WebP's 4:2:0 keeps only at high quality).
  */
 function worthTrying(info: ImageInfo, params: TransformParams, first: TransformResult, fallback: OutputChoice): boolean {
   if (fallback.animated || fallback.format === 'gif') return true;
@@ -83,8 +83,8 @@ function worthTrying(info: ImageInfo, params: TransformParams, first: TransformR
 
 /**
  * Transforms a source into `out`, never larger than the source in its own format and size. With
- * `fallbacks` (the other formats auto=format considers), each one worth trying (worthTrying) is
- * encoded too, and the smallest answer wins; a tie keeps the earlier choice.
+ * a `fallback` (the other format auto=format considers), that is encoded too when it may win
+ * (worthTrying), and the smaller answer wins; a tie keeps the first choice.
  */
 export async function renderVariant(
   source: Buffer,
@@ -93,16 +93,11 @@ export async function renderVariant(
   out: OutputChoice,
   limits: TransformLimits,
   policy: EncodePolicy,
-  fallbacks: OutputChoice[] = [],
+  fallback?: OutputChoice,
 ): Promise<Rendered> {
   const first = await renderAs(source, info, params, out, limits, policy);
-  let best = first;
-  const tried: OutputFormat[] = [first.result.format];
-  for (const fallback of fallbacks) {
-    if (!worthTrying(info, params, first.result, fallback)) continue;
-    const next = await renderAs(source, info, params, fallback, limits, policy);
-    tried.push(next.result.format);
-    if (next.result.body.length < best.result.body.length) best = next;
-  }
-  return { ...best, tried };
+  if (!fallback || !worthTrying(info, params, first.result, fallback)) return { ...first, tried: [first.result.format] };
+  const second = await renderAs(source, info, params, fallback, limits, policy);
+  const tried: OutputFormat[] = [first.result.format, second.result.format];
+  return second.result.body.length < first.result.body.length ? { ...second, tried } : { ...first, tried };
 }
