@@ -77,6 +77,8 @@ async function dashboard(browser: import('playwright-core').Browser, dir: string
     await playground.fill('#w', '400');
     await playground.selectOption('#fm', 'webp');
     await playground.waitForFunction(() => (document.getElementById('result') as HTMLImageElement).naturalWidth === 400);
+    // The original beside it loads by its own preview request: the picture waits for both.
+    await playground.waitForFunction(() => (document.getElementById('original') as HTMLImageElement).naturalWidth > 0);
     await playground.screenshot({ path: path.join(OUT, 'playground.png') });
     console.error('wrote docs/screenshots/playground.png');
     await playground.close();
