@@ -4,7 +4,7 @@
  * Options: --seconds N (each timed run, default 10), --rounds N (interleaved runs per side, default 3),
  * --keep (leave the work directory: cache, logs, nginx files), --report-only (rewrite the report
  * from docs/benchmarks.json, the last run's results, without measuring).
- * `--only small-misses,scaling` measures those scenarios alone and puts their results in place of
+ * `--only hot-hit,small-misses,scaling` measures those scenarios alone and puts their results in place of
  * the last run's (docs/benchmarks.json), saying so in their notes.
  * `--scale 100000,1000000 [--index-only 10000000]` runs only the cache-at-scale scenario
  * (loadtest/cache-scale.ts, docs/CACHE-SCALE.md).
@@ -95,8 +95,11 @@ async function writeReport(results: ScenarioResult[], m: Machine): Promise<void>
 /** `--only`: the scenarios named, measured now, in place of the last run's. */
 async function measureOnly(ctx: BenchContext, ids: string[], variants: string[]): Promise<void> {
   const fresh: ScenarioResult[] = [];
-  const unknown = ids.filter((id) => id !== 'small-misses' && id !== 'scaling');
-  if (unknown.length > 0) throw new Error(`--only knows small-misses and scaling, not ${unknown.join(', ')}`);
+  const unknown = ids.filter((id) => id !== 'hot-hit' && id !== 'small-misses' && id !== 'scaling');
+  if (unknown.length > 0) throw new Error(`--only knows hot-hit, small-misses and scaling, not ${unknown.join(', ')}`);
+  if (ids.includes('hot-hit')) {
+    await withEdge(ctx, path.join(ctx.workDir, 'cache'), HOT_TIER, 'edge-hot', async (edge) => fresh.push(await hotHit(ctx, edge)));
+  }
   if (ids.includes('small-misses')) {
     await withEdge(ctx, path.join(ctx.workDir, 'cache'), HOT_TIER, 'edge-hot', async (edge) => fresh.push(await smallMisses(ctx, edge)));
   }

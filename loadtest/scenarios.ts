@@ -127,18 +127,20 @@ export async function hotHit(ctx: BenchContext, edge: Child): Promise<ScenarioRe
   const front = await startFront(ctx, edge);
   try {
     const sides = await sideBySide(ctx, [
-      { name: 'imgedge', load: () => timedLoad({ baseUrl: edge.url, paths: [variant], connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
+      { name: 'imgedge', pid: edge.pid, load: () => timedLoad({ baseUrl: edge.url, paths: [variant], connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
       { name: 'nginx static', load: () => timedLoad({ baseUrl: nginx.url, paths: ['/hot.webp'], connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
-      { name: 'bare node:http', load: () => timedLoad({ baseUrl: bare.url, paths: ['/hot.webp'], connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
+      { name: 'bare node:http', pid: bare.pid, load: () => timedLoad({ baseUrl: bare.url, paths: ['/hot.webp'], connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) },
       ...(front ? [{ name: FRONTED, load: () => timedLoad({ baseUrl: front.url, paths: [variant], connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }) }] : []),
     ]);
     const [edgeSide, nginxSide, bareSide, frontSide] = sides as [Side, Side, Side, Side | undefined];
-    const r = ratio(edgeSide, nginxSide);
+    // The target is against the ceiling of any Node.js server here (issue 14), not against nginx.
+    const r = ratio(edgeSide, bareSide);
+    const cpu = (side: Side) => (side.cpuMs === undefined ? 'not measured' : `${((1000 * side.cpuMs) / side.requests).toFixed(1)} µs`);
     return {
       id: 'hot-hit', title: 'Hot hit', setup: `one ${Math.round(body!.length / 1024)} KiB WebP variant from the memory tier, 32 connections`, sides,
-      target: { text: '≥ 0.80 × nginx', value: `${r.toFixed(2)} ×`, met: r >= 0.8 },
+      target: { text: '≥ 0.90 × bare node:http', value: `${r.toFixed(2)} ×`, met: r >= 0.9 },
       notes: [
-        `node:http answering the same bytes from memory and doing nothing else reaches ${ratio(bareSide, nginxSide).toFixed(2)} × nginx here; the edge reaches ${ratio(edgeSide, bareSide).toFixed(2)} × that ceiling`,
+        `node:http answering the same bytes from memory and doing nothing else reaches ${ratio(bareSide, nginxSide).toFixed(2)} × nginx here; the edge reaches ${ratio(edgeSide, nginxSide).toFixed(2)} × nginx. CPU per hit (all threads): imgedge ${cpu(edgeSide)}, bare node:http ${cpu(bareSide)}`,
         frontSide ? `${FRONTED}: ${ratio(frontSide, nginxSide).toFixed(2)} × nginx static` : 'nginx or openssl missing: the deployed stack was not measured',
       ],
     };
@@ -259,7 +261,7 @@ export async function misses(ctx: BenchContext, edge: Child): Promise<ScenarioRe
     return {
       id: 'misses', title: 'Misses', sides,
       setup: `w = 600…1799 of four 2725×2225 JPEGs → JPEG q80, every request distinct, ${concurrency} at a time (the edge transforms 2 per core), the three sides in turn ${rounds} × ${seconds} s`,
-      target: { text: '≥ 0.90 × sharp', value: `${r.toFixed(2)} ×`, met: r >= 0.9 },
+      target: { text: '≥ 0.95 × sharp', value: `${r.toFixed(2)} ×`, met: r >= 0.95 },
       notes: [
         `CPU per request (all threads): imgedge ${cpuPerRequest(sides[0]!)}, sharp ${cpuPerRequest(sides[1]!)}, ipx ${cpuPerRequest(sides[2]!)}`,
         `ipx: ${ratio(sides[2]!, sides[1]!).toFixed(2)} × sharp; it encodes with sharp's plain JPEG settings (no trellis quantisation), so its files are larger: w = 1000 at q80 is ${kib(theirs!)} KiB from ipx, ${kib(ours!)} KiB from the edge`,

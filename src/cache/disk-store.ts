@@ -264,7 +264,11 @@ export class DiskStore implements PurgeableStore {
 
   /** Marks an entry recently used without reading it: written to the index with the next batch. */
   touch(ref: EntryRef): void {
-    this.uses.set(ref.sourceHash + ref.variantHash, { ref: { sourceHash: ref.sourceHash, variantHash: ref.variantHash }, at: this.useClock() });
+    // The variant's hash names the entry (its string holds the source's); the string's own hash
+    // is computed once, where a joined key was hashed anew on every hit.
+    const use = this.uses.get(ref.variantHash);
+    if (use) use.at = this.useClock();
+    else this.uses.set(ref.variantHash, { ref: { sourceHash: ref.sourceHash, variantHash: ref.variantHash }, at: this.useClock() });
     if (this.uses.size >= MAX_PENDING_USES) void this.flushUses();
   }
 

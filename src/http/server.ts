@@ -199,7 +199,7 @@ export function createEdgeServer(
       // 499 (nginx's "client closed request") when the client left before the answer was sent.
       log.status = res.writableFinished ? res.statusCode : 499;
       log.totalMs = Math.round((performance.now() - started) * 10) / 10;
-      metrics.requests.inc({ status: String(log.status), cache: log.cache ?? 'NONE' });
+      metrics.countRequest(log.status, log.cache ?? 'NONE');
       if (log.bytesOut !== undefined) metrics.responseBytes.inc(log.bytesOut);
       if (!log.path.startsWith('/_edge/')) liveStats.observe(log);
       logger.info(log, 'request');

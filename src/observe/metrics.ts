@@ -18,6 +18,8 @@ export class EdgeMetrics {
     labelNames: ['status', 'cache'] as const,
     registers: [this.registry],
   });
+  /** The counter of each status and cache status seen, so a request's count skips prom-client's label hashing. */
+  private readonly requestCounters = new Map<string, { inc(): void }>();
   readonly originBytes = new Counter({
     name: 'imgedge_origin_bytes_total',
     help: 'Bytes of source images read from origins',
@@ -71,6 +73,13 @@ export class EdgeMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+
+  countRequest(status: number, cache: string): void {
+    const id = `${status} ${cache}`;
+    let counter = this.requestCounters.get(id);
+    if (!counter) this.requestCounters.set(id, (counter = this.requests.labels(String(status), cache)));
+    counter.inc();
+  }
 
   constructor(cache: CacheStatsSource, background: { queued: number; active: number }, purgeLog?: { unverifiedBefore(): number | undefined }) {
     if (purgeLog) {
