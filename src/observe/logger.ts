@@ -31,7 +31,7 @@ class LineBatch {
   private chars = 0;
 
   constructor(private readonly out: Destination) {
-    everyBatch.add(new WeakRef(this));
+    everyBatch.add(this);
   }
 
   write(line: string): boolean {
@@ -49,7 +49,12 @@ class LineBatch {
 
   /** pino's fatal(), and the process's exit: everything written, in order, before it goes down. */
   flushSync(): void {
-    this.out.flushSync();
+    try {
+      this.out.flushSync();
+    } catch {
+      // SonicBoom already ended (pino ends it before an exit that has no process.exit()): what
+      // it held was written then
+    }
     if (this.lines.length === 0) return;
     try {
       writeSync(STDOUT, this.take());
@@ -58,8 +63,20 @@ class LineBatch {
     }
   }
 
+  /** Hands what is gathered to SonicBoom; kept here if SonicBoom throws (it has ended). */
   handOver(): void {
-    if (this.lines.length > 0) this.out.write(this.take());
+    if (this.lines.length === 0) return;
+    this.out.write(this.lines.join(''));
+    this.lines = [];
+    this.chars = 0;
+  }
+
+  handOverQuietly(): void {
+    try {
+      this.handOver();
+    } catch {
+      // ended: the exit hook's flushSync writes what is kept
+    }
   }
 
   private take(): string {
@@ -72,18 +89,13 @@ class LineBatch {
 
 /**
  * Every batch of the process, for one timer and one exit hook between them (a process may make
- * several loggers, as the tests do); a batch nobody holds any more is dropped.
+ * several loggers, as the tests do). Held strongly: a logger dropped with lines still gathered
+ * must not take them with it.
  */
-const everyBatch = new Set<WeakRef<LineBatch>>();
-const forEachBatch = (fn: (batch: LineBatch) => void) => {
-  for (const ref of everyBatch) {
-    const batch = ref.deref();
-    if (batch) fn(batch);
-    else everyBatch.delete(ref);
-  }
-};
-setInterval(() => forEachBatch((b) => b.handOver()), LOG_FLUSH_MS).unref();
-process.on('exit', () => forEachBatch((b) => b.flushSync()));
+const everyBatch = new Set<LineBatch>();
+// A timer must not throw: a destination that has ended keeps its lines for the exit hook.
+setInterval(() => everyBatch.forEach((b) => b.handOverQuietly()), LOG_FLUSH_MS).unref();
+process.on('exit', () => everyBatch.forEach((b) => b.flushSync()));
 
 /**
  * One JSON line per event on stdout. Written asynchronously and in batches (nginx's
