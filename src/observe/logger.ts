@@ -16,7 +16,6 @@ const STDOUT = 1;
 /** The part of pino's SonicBoom destination a batch hands its lines to. */
 interface Destination {
   write(text: string): boolean;
-  flush(cb?: (err?: Error) => void): void;
   flushSync(): void;
 }
 
@@ -41,10 +40,13 @@ class LineBatch {
     return true;
   }
 
-  /** pino's logger.flush(): hands what is gathered over, then lets SonicBoom write it. */
+  /**
+   * pino's logger.flush() (`flushLogs`, a graceful stop): everything gathered and pending is
+   * written before `cb`, synchronously; a stop happens once.
+   */
   flush(cb?: (err?: Error) => void): void {
-    this.handOver();
-    this.out.flush(cb);
+    this.flushSync();
+    cb?.();
   }
 
   /** pino's fatal(), and the process's exit: everything written, in order, before it goes down. */
@@ -57,18 +59,18 @@ class LineBatch {
     }
     if (this.lines.length === 0) return;
     try {
-      writeSync(STDOUT, this.take());
+      writeSync(STDOUT, this.lines.join(''));
     } catch {
       // stdout is gone (EPIPE): nothing is left to write the log to
     }
+    this.clear();
   }
 
   /** Hands what is gathered to SonicBoom; kept here if SonicBoom throws (it has ended). */
   handOver(): void {
     if (this.lines.length === 0) return;
     this.out.write(this.lines.join(''));
-    this.lines = [];
-    this.chars = 0;
+    this.clear();
   }
 
   handOverQuietly(): void {
@@ -79,11 +81,9 @@ class LineBatch {
     }
   }
 
-  private take(): string {
-    const text = this.lines.join('');
+  private clear(): void {
     this.lines = [];
     this.chars = 0;
-    return text;
   }
 }
 
@@ -101,7 +101,7 @@ process.on('exit', () => everyBatch.forEach((b) => b.flushSync()));
  * One JSON line per event on stdout. Written asynchronously and in batches (nginx's
  * `access_log … buffer= flush=`), so the event loop never waits on a write(2) of the log (a slow
  * log disk or a full pipe would otherwise stall every request). What is pending is written
- * synchronously when the process exits; `flushLogs` hands it to the writer before a graceful stop.
+ * synchronously when the process exits, and by `flushLogs` before a graceful stop.
  */
 export function createLogger(level: string): Logger {
   const destination = pino.destination({ dest: STDOUT, sync: false });
