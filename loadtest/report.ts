@@ -95,15 +95,15 @@ no routing, cache or log at all: that is the most any single Node.js process can
 The load generator shares the two cores: wrk (C, one thread) leaves the server most of one.
 Reports before 2026-11-30 were made with autocannon, a Node.js generator that needs a whole core
 of its own; it left node:http less than a core and read this ceiling as 0.41 × nginx, where wrk
-reads anywhere from 0.5 to 0.8 × from run to run: both sides move with the machine's neighbours,
+has read 0.68 × and 0.81 × in two runs a day apart: both sides move with the machine's neighbours,
 so the ratio is read over interleaved rounds, and a change to the edge is judged against the
 previous edge side by side, not against an earlier report.
 The edge reaches ${(edge.rps / bare.rps).toFixed(2)} × that ceiling on the hot hit${edge.cpuMs !== undefined && bare.cpuMs !== undefined ? `, at ${((1000 * edge.cpuMs) / edge.requests).toFixed(0)} µs of CPU a hit against ${((1000 * bare.cpuMs) / bare.requests).toFixed(0)} µs` : ''}.
-What a hit does beyond the bare server (perf, per hit): the kernel's share grows with the
-server's own time (a slower server finds wrk asleep and pays to wake it); the request's JSON log
-line and its write; the 'close' listener that logs it; the fast-path lookup (request target →
-key → memory tier); recency for the disk index; the metrics and the dashboard's counters; a
-longer header list. No one of them is more than a fifth of the difference.
+What a hit does beyond the bare server, as a perf profile of the hot hit showed it on
+2026-12-01 (this run does not profile): the request's JSON log line and its write, the 'close'
+listener that logs it, the fast-path lookup (request target → key → memory tier), recency for
+the disk index, the metrics and the dashboard's counters, a longer header list; and more kernel
+time in waking wrk, which a slower server finds asleep more often.
 nginx answers from the page cache with sendfile, without copying the body through user space, in C.
 ${front ? `
 As deployed, nginx/imgedge.conf sits in front of the nodes and answers a hot variant itself for a
