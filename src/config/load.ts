@@ -49,6 +49,7 @@ function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void 
   set('redis', 'password', env.IMGEDGE_REDIS_PASSWORD || undefined);
   set('redis', 'sentinelPassword', env.IMGEDGE_REDIS_SENTINEL_PASSWORD || undefined);
   set('api', 'port', int('IMGEDGE_API_PORT'));
+  set('api', 'host', env.IMGEDGE_API_HOST || undefined);
   set('api', 'publicUrl', env.IMGEDGE_API_PUBLIC_URL || undefined);
   set('api', 'allowNetworks', env.IMGEDGE_API_ALLOW_NETWORKS ? env.IMGEDGE_API_ALLOW_NETWORKS.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
   if (env.IMGEDGE_S3_ENDPOINT) raw.api = { ...(raw.api ?? {}), s3: { ...(raw.api?.s3 ?? {}), endpoint: env.IMGEDGE_S3_ENDPOINT } };

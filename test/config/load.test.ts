@@ -33,6 +33,28 @@ test('env variables override the config for the default site', async () => {
   assert.equal(cfg.log.level, 'warn');
 });
 
+test('env variables set the optimization API: its address, keys, S3 endpoint and allowed networks', async () => {
+  const cfg = await loadConfig({
+    IMGEDGE_API_PORT: '8091',
+    IMGEDGE_API_HOST: '10.0.0.11',
+    IMGEDGE_API_PUBLIC_URL: 'https://api.example.com/kraken',
+    IMGEDGE_API_KEYS: 'key-one-1234:secret-one-1234567890, key-two-1234:sec:ret-two-1234567890',
+    IMGEDGE_S3_ENDPOINT: 'http://127.0.0.1:9000',
+    IMGEDGE_API_ALLOW_NETWORKS: '127.0.0.0/8, 10.0.0.0/8',
+  });
+  assert.equal(cfg.api.port, 8091);
+  assert.equal(cfg.api.host, '10.0.0.11');
+  assert.equal(cfg.api.publicUrl, 'https://api.example.com/kraken');
+  assert.deepEqual(cfg.api.keys, [
+    { key: 'key-one-1234', secret: 'secret-one-1234567890' },
+    { key: 'key-two-1234', secret: 'sec:ret-two-1234567890' },
+  ]);
+  assert.equal(cfg.api.s3.endpoint, 'http://127.0.0.1:9000');
+  assert.deepEqual(cfg.api.allowNetworks, ['127.0.0.0/8', '10.0.0.0/8']);
+  assert.equal((await loadConfig({})).api.host, '127.0.0.1', 'the API listens on loopback unless told otherwise');
+  await assert.rejects(loadConfig({ IMGEDGE_API_KEYS: 'no-secret-here' }), (err: unknown) => err instanceof ConfigError && /IMGEDGE_API_KEYS/.test(err.problems.join('\n')));
+});
+
 test('a bad config reports every problem at once', () => {
   assert.throws(
     () =>
