@@ -131,6 +131,19 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     if (res) sendJson(res, 200, job.body);
   };
 
+  /** An image by URL, named after the last part of the path it was fetched from (redirects followed). */
+  const fetchSource = async (target: string): Promise<{ bytes: Buffer; name: string | undefined }> => {
+    const fetched = await fetcher.get(target, inspect);
+    const last = path.posix.basename(fetched.url.pathname);
+    let name: string;
+    try {
+      name = decodeURIComponent(last);
+    } catch {
+      name = last; // a broken %-escape: the name as it was written
+    }
+    return { bytes: fetched.body, name: name || undefined };
+  };
+
   /** A callback job: optimized, its result (or its error) queued for delivery. */
   const runCallbackJob = async (job: CallbackJob): Promise<void> => {
     let options: KrakenOptions;
@@ -143,9 +156,9 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     }
     let body: Record<string, unknown>;
     try {
-      const source = job.upload ?? (await fetcher.get(options.url!, inspect)).body;
-      const name = job.fileName ?? (options.url ? decodeURIComponent(path.posix.basename(new URL(options.url).pathname)) : undefined);
-      const result = await runJob(source, name, options, jobDeps());
+      // Named after the URL it was fetched from in the end, redirects followed, as a wait job is.
+      const { bytes, name } = job.upload ? { bytes: job.upload, name: job.fileName } : await fetchSource(options.url!);
+      const result = await runJob(bytes, name, options, jobDeps());
       finish(undefined, { key: job.key }, options, result, job.upload ? 'upload' : 'url');
       body = { id: job.id, ...result.body };
     } catch (err) {
@@ -193,7 +206,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
       rate.take(key.key);
       keys.checkQuota(keys.known(key.key) ?? key);
       const input = 'url' in source
-        ? await fetcher.get(source.url, inspect).then((f) => ({ bytes: f.body, name: decodeURIComponent(path.posix.basename(f.url.pathname)) }))
+        ? await fetchSource(source.url)
         : source;
       const job = await runJob(input.bytes, input.name, options, { ...jobDeps(), results: webResults, publicUrl: '/web/files', owner });
       finish(undefined, key, options, job, 'web');
@@ -210,10 +223,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
       const target = options.url;
       if (typeof target !== 'string') throw new EdgeError('EDGE_BAD_PARAM', 'url is required', { param: 'url' });
       guard.checkUrl(parseUrl(target));
-      return answer(res, key, options, body, async () => {
-        const fetched = await fetcher.get(target, inspect);
-        return { bytes: fetched.body, name: decodeURIComponent(path.posix.basename(fetched.url.pathname)) };
-      });
+      return answer(res, key, options, body, () => fetchSource(target));
     }
     if (route === 'POST /v1/upload') {
       const upload = await readUpload(req, api.maxUploadBytes);

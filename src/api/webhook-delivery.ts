@@ -43,7 +43,8 @@ export class WebhookSender {
   constructor(
     private readonly guard: PublicAddressGuard,
     private readonly secretOf: (key: string) => string | undefined,
-    timeoutMs = DELIVERY_POLICY.timeoutMs,
+    /** for the whole attempt, connection to the answer's last byte (a receiver trickling its answer is cut off) */
+    private readonly timeoutMs = DELIVERY_POLICY.timeoutMs,
   ) {
     this.agent = new Agent({ connect: { timeout: timeoutMs, lookup: guard.lookup() }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 4_000 });
   }
@@ -58,9 +59,11 @@ export class WebhookSender {
       const secret = this.secretOf(d.key);
       if (secret === undefined) return { at, error: 'the API key is no longer configured', ms: ms() };
       const text = JSON.stringify(d.body);
+      const signal = AbortSignal.timeout(this.timeoutMs);
       const res = await request(url, {
         method: 'POST',
         dispatcher: this.agent,
+        signal,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'imgedge-webhooks/0.1',
@@ -70,9 +73,12 @@ export class WebhookSender {
         body: text,
       });
       await res.body.dump();
+      // dump() ends quietly when the signal cuts the body off: an answer not read whole is no delivery
+      signal.throwIfAborted();
       return res.statusCode >= 200 && res.statusCode < 300 ? { at, status: res.statusCode, ms: ms() } : { at, status: res.statusCode, error: `answered ${res.statusCode}`, ms: ms() };
     } catch (err) {
       const e = err as Error & { code?: string };
+      if (e.name === 'TimeoutError') return { at, error: `no answer within ${this.timeoutMs} ms`, ms: ms() };
       return { at, error: e.code ? `${e.code}: ${e.message}` : e.message, ms: ms() };
     }
   }

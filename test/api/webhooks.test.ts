@@ -6,16 +6,21 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { signature } from '../../src/api/webhook-delivery.js';
+import { signature, WebhookSender } from '../../src/api/webhook-delivery.js';
+import { parseNetworks, PublicAddressGuard } from '../../src/origin/public-fetch.js';
 import { BullWebhookQueue } from '../../src/api/webhook-queue.js';
 import { TransformLimiter } from '../../src/transform/limiter.js';
 import { removeDir, tempDir } from '../helpers/edge.js';
 import { apiConfig, KEY, krakenClient, OTHER_KEY, Receiver, startApi } from '../helpers/api.js';
 import { photoJpeg } from '../helpers/images.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { TestOrigin } from '../helpers/origin.js';
+import sharp from 'sharp';
 
 const WORKER_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/api/worker-main.js');
 
@@ -82,6 +87,39 @@ for (const mode of ['in-process', 'redis'] as const) {
         assert.equal((await deliveryLog(running.url, answer.id as string, OTHER_KEY)).status, 404, 'another key cannot read it');
       } finally {
         await running.close();
+        receiver.received.length = 0;
+      }
+    });
+
+    it('takes a URL with resize sets: fetched after the id is answered, the results map POSTed, named after the URL it ended at', async (t) => {
+      if (mode === 'redis' && !redis) return t.skip('redis-server is not installed');
+      const origin = await TestOrigin.start();
+      origin.set('/old/hook-photo.jpg', { status: 301, headers: { location: '/new/final%20name.jpg' }, body: '' });
+      origin.set('/new/final%20name.jpg', { body: photo, headers: { 'content-type': 'image/jpeg' } });
+      const running = await startApi(config());
+      try {
+        const answer = await krakenClient(running.url).url({
+          url: `${origin.url}/old/hook-photo.jpg`, callback_url: receiver.url, lossy: true,
+          resize: [{ id: 'thumb', strategy: 'square', size: 64 }, { id: 'wide', strategy: 'landscape', width: 200 }],
+        });
+        assert.equal(Object.keys(answer).join(), 'id', JSON.stringify(answer));
+        const [got] = await receiver.until(1);
+        const body = JSON.parse(got!.body) as Record<string, any>;
+        assert.equal(body.id, answer.id);
+        assert.equal(body.success, true, got!.body);
+        assert.equal(got!.headers['x-imgedge-signature'], signature(got!.body, KEY.api_secret));
+        assert.deepEqual(Object.keys(body.results).sort(), ['thumb', 'wide']);
+        assert.deepEqual([body.results.thumb.kraked_width, body.results.thumb.kraked_height], [64, 64]);
+        assert.deepEqual([body.results.wide.kraked_width, body.results.wide.kraked_height], [200, 150]);
+        for (const one of Object.values(body.results) as Record<string, any>[]) {
+          assert.equal(one.file_name, 'final-name.jpg', 'the name the redirect ended at, made safe');
+          const download = await fetch(one.kraked_url as string);
+          assert.equal(download.status, 200);
+          assert.equal((await sharp(Buffer.from(await download.arrayBuffer())).metadata()).width, one.kraked_width);
+        }
+      } finally {
+        await running.close();
+        await origin.close();
         receiver.received.length = 0;
       }
     });
@@ -208,5 +246,29 @@ describe('npm run worker', () => {
       await exited;
       assert.equal(stderr, '');
     }
+  });
+});
+
+describe('a webhook attempt', () => {
+  it('is cut off when the receiver has not answered in full within the limit, even while it trickles bytes', async (t) => {
+    // A 200 at once, then a byte every 50 ms for 2 s: no single wait is long, the whole is.
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        let left = 40;
+        const tick = setInterval(() => (--left > 0 ? res.write('.') : (clearInterval(tick), res.end())), 50);
+        res.on('close', () => clearInterval(tick));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const sender = new WebhookSender(new PublicAddressGuard(parseNetworks(['127.0.0.0/8'])), () => 'a-long-random-secret-123', 400);
+    t.after(() => sender.close());
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const attempt = await sender.attempt({ id: 'job-1', key: 'key-0001', callbackUrl: url, body: { success: true } });
+    assert.equal(attempt.status, undefined, `a trickled answer must not count as delivered: ${JSON.stringify(attempt)}`);
+    assert.match(attempt.error ?? '', /within 400 ms/);
+    assert.ok(attempt.ms >= 390 && attempt.ms < 1500, `cut off after ${attempt.ms} ms`);
   });
 });
