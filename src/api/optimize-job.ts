@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { EdgeError } from '../errors.js';
 import { isCleanOriginal } from '../transform/clean-original.js';
 import { CONTENT_TYPES } from '../transform/encode.js';
+import { exifToKeep } from '../transform/exif.js';
 import { identify } from '../transform/identify.js';
 import { optimizeJpegLosslessly } from '../transform/lossless-jpeg.js';
 import { refuseOversizedSource } from '../transform/pipeline.js';
@@ -71,6 +72,8 @@ const policyOf = (o: KrakenOptions): EncodePolicy => ({
   qualityTarget: 'high',
   keepIccProfile: o.preserve_meta.includes('profile'),
   keepCopyright: o.preserve_meta.includes('copyright'),
+  keepDate: o.preserve_meta.includes('date'),
+  keepGeotag: o.preserve_meta.includes('geotag'),
 });
 
 async function renderOne(source: Buffer, info: ImageInfo, o: KrakenOptions, resize: ResizeSet | undefined, deps: JobDeps): Promise<{ body: Buffer; format: OutputFormat; width: number; height: number }> {
@@ -79,7 +82,7 @@ async function renderOne(source: Buffer, info: ImageInfo, o: KrakenOptions, resi
   if (!o.lossy && !resize && format === 'jpeg' && info.format === 'jpeg') {
     const body = await optimizeJpegLosslessly(source, {
       keepProfile: o.preserve_meta.includes('profile'),
-      keepExif: o.preserve_meta.some((m) => m === 'date' || m === 'copyright' || m === 'geotag'),
+      exif: exifToKeep(info, policyOf(o)),
       orientation: info.orientation,
       timeoutMs: deps.limits.timeoutSeconds * 1000,
     });

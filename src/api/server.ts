@@ -123,7 +123,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     logger.info({
       optimization: {
         key: key.key, source, input_format: info.format, progressive: info.progressive, icc: info.hasProfile,
-        exif: info.orientation !== 1 || info.copyright !== undefined || info.artist !== undefined,
+        exif: info.hasExif === true,
         lossy: options.lossy, quality: options.quality, colours: job.colours, width: info.width, height: info.height, frames: info.pages,
         original_size: job.outputs[0]!.original_size, kraked_sizes: job.outputs.map((o) => o.kraked_size), ms: Math.round(job.ms),
       },

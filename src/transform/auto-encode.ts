@@ -8,7 +8,8 @@ import { measurementView } from './measure-view.js';
 import { planPng, pngOptions, type PngPlan } from './png.js';
 import { encodeInWorker } from './quality-pool.js';
 import { QUALITY_TARGETS, autoCompress, decodeRaw, meterFor, type EncodeSettings } from './quality.js';
-import type { EncodePolicy, ImageInfo, OutputChoice, PerImageEncoding, PerImageMode, PerImageTask, QualityTarget, RawImage, TransformLimits, TransformParams } from './types.js';
+import { exifToKeep } from './exif.js';
+import type { EncodePolicy, ExifFields, ImageInfo, OutputChoice, PerImageEncoding, PerImageMode, PerImageTask, QualityTarget, RawImage, TransformLimits, TransformParams } from './types.js';
 
 /**
  * Which outputs are encoded per image. Not animations (one frame would not speak for all), and
@@ -21,15 +22,9 @@ export function perImageMode(p: TransformParams, out: OutputChoice, info: ImageI
   return searchable && p.auto.compress && p.q === undefined && !p.lossless ? 'search' : undefined;
 }
 
-/** EXIF credits to write, where the site keeps them. */
-export function creditsFor(info: ImageInfo, policy: EncodePolicy): Record<string, string> | undefined {
-  if (!policy.keepCopyright || (!info.copyright && !info.artist)) return undefined;
-  return { ...(info.copyright ? { Copyright: info.copyright } : {}), ...(info.artist ? { Artist: info.artist } : {}) };
-}
-
-function fromRaw(ref: RawImage, timeoutSeconds: number, credits: Record<string, string> | undefined): Sharp {
+function fromRaw(ref: RawImage, timeoutSeconds: number, exif: ExifFields | undefined): Sharp {
   const img = sharp(ref.data, { raw: { width: ref.width, height: ref.height, channels: ref.channels as 3 | 4 } });
-  if (credits) img.withExif({ IFD0: credits });
+  if (exif) img.withExif(exif);
   return img.timeout({ seconds: timeoutSeconds });
 }
 
@@ -44,9 +39,9 @@ async function withinTarget(ref: RawImage, body: Buffer, target: QualityTarget, 
   }
 }
 
-async function encodePng(ref: RawImage, p: TransformParams, out: OutputChoice, limits: TransformLimits, credits: Record<string, string> | undefined, target: QualityTarget): Promise<Buffer> {
+async function encodePng(ref: RawImage, p: TransformParams, out: OutputChoice, limits: TransformLimits, exif: ExifFields | undefined, target: QualityTarget): Promise<Buffer> {
   const plan = planPng(ref, { compress: p.auto.compress, requestedPalette: out.palette, ...(p.q !== undefined ? { quality: p.q } : {}) });
-  const encode = (pl: PngPlan) => fromRaw(ref, limits.timeoutSeconds, credits).png(pngOptions(pl)).toBuffer();
+  const encode = (pl: PngPlan) => fromRaw(ref, limits.timeoutSeconds, exif).png(pngOptions(pl)).toBuffer();
   const chosen = await encode(plan);
   // fm=png8 asked for a palette whatever it costs.
   if (!plan.palette || out.palette) return chosen;
@@ -63,9 +58,9 @@ async function encodePng(ref: RawImage, p: TransformParams, out: OutputChoice, l
 /** Encodes rendered pixels the way this image needs (runs on a worker thread, see quality-pool.ts). */
 export async function encodeRaw(task: PerImageTask): Promise<PerImageEncoding> {
   const { ref, mode, p, out, limits, policy, info } = task;
-  const credits = creditsFor(info, policy);
+  const exif = exifToKeep(info, policy);
   const size = { width: ref.width, height: ref.height };
-  if (mode === 'png') return { body: await encodePng(ref, p, out, limits, credits, policy.qualityTarget), ...size };
+  if (mode === 'png') return { body: await encodePng(ref, p, out, limits, exif, policy.qualityTarget), ...size };
   // An explicit chromasub wins (422 keeps full chroma: sharp cannot write 4:2:2; WebP's
   // "full chroma" is its sharp YUV conversion, see encode.ts).
   const explicitChroma = p.chromasub ? (p.chromasub === 420 ? '4:2:0' : '4:4:4') : undefined;
@@ -75,7 +70,7 @@ export async function encodeRaw(task: PerImageTask): Promise<PerImageEncoding> {
     avifEffort: limits.avifEffort,
     alpha: ref.channels === 4,
     timeoutSeconds: limits.timeoutSeconds,
-    ...(credits ? { credits } : {}),
+    ...(exif ? { exif } : {}),
   }, policy.qualityTarget, explicitChroma);
   return { body: choice.body, quality: choice.quality, ...size };
 }

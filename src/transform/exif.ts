@@ -4,10 +4,40 @@
  */
 import { OutOfBytes, need, u16, u32, u8 } from './header-fields.js';
 import type { HeaderInfo } from './header-fields.js';
+import type { EncodePolicy, ExifFields, ImageInfo } from './types.js';
 
 const TAG_ORIENTATION = 274;
 const TAG_ARTIST = 0x013b;
 const TAG_COPYRIGHT = 0x8298;
+const TAG_DATE_TIME = 0x0132;
+const TAG_EXIF_IFD = 0x8769;
+const TAG_GPS_IFD = 0x8825;
+
+/** The Exif IFD's dates, under libexif's names (the names sharp's withExif writes by). */
+const EXIF_DATES = new Map([
+  [0x9003, 'DateTimeOriginal'],
+  [0x9004, 'DateTimeDigitized'],
+  [0x9010, 'OffsetTime'],
+  [0x9011, 'OffsetTimeOriginal'],
+  [0x9012, 'OffsetTimeDigitized'],
+]);
+
+/** The GPS IFD's fields a geotag is made of (libvips writes these from text; GPSVersionID it sets itself). */
+const GPS_FIELDS = new Map([
+  [0x01, 'GPSLatitudeRef'],
+  [0x02, 'GPSLatitude'],
+  [0x03, 'GPSLongitudeRef'],
+  [0x04, 'GPSLongitude'],
+  [0x05, 'GPSAltitudeRef'],
+  [0x06, 'GPSAltitude'],
+  [0x07, 'GPSTimeStamp'],
+  [0x0c, 'GPSSpeedRef'],
+  [0x0d, 'GPSSpeed'],
+  [0x10, 'GPSImgDirectionRef'],
+  [0x11, 'GPSImgDirection'],
+  [0x12, 'GPSMapDatum'],
+  [0x1d, 'GPSDateStamp'],
+]);
 
 /** One IFD entry; `at` is where its value bytes start (inline, or at the offset the entry names). */
 export interface IfdEntry {
@@ -59,7 +89,41 @@ function textValue(b: Buffer, e: IfdEntry | undefined): string | undefined {
   return raw.toString('utf8', 0, nul < 0 ? raw.length : nul) || undefined;
 }
 
-/** Orientation (1 when absent or out of 1..8), Copyright and Artist from IFD0. */
+/**
+ * A field as libvips takes it from text: ASCII as it is, numbers and rationals ("51/1 30/1 2640/100")
+ * separated by spaces. Undefined for other types and for values too long to be the fields kept here.
+ */
+function fieldText(b: Buffer, le: boolean, e: IfdEntry): string | undefined {
+  if (e.type === 2) return e.count <= 256 ? textValue(b, e) : undefined;
+  if (e.count > 16) return undefined;
+  const values: string[] = [];
+  for (let i = 0; i < e.count; i++) {
+    if (e.type === 5) values.push(`${u32(b, e.at + 8 * i, le)}/${u32(b, e.at + 8 * i + 4, le)}`);
+    else {
+      const v = uintValue(b, le, e, i);
+      if (v === undefined) return undefined;
+      values.push(String(v));
+    }
+  }
+  return values.join(' ');
+}
+
+/** The fields of the IFD at `at` that `names` names, by name; undefined when none is there. */
+function namedFields(b: Buffer, le: boolean, at: number, names: Map<number, string>): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const [tag, e] of readIfd(b, le, at)) {
+    const name = names.get(tag);
+    const text = name && fieldText(b, le, e);
+    if (name && text) out[name] = text;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * Orientation (1 when absent or out of 1..8), Copyright and Artist from IFD0; the dates (IFD0 and
+ * the Exif IFD) and the GPS IFD, for callers who keep them. A date or geotag that cannot be read
+ * whole is left out: they are kept only on request, and never decide anything.
+ */
 export function readIfd0Facts(b: Buffer, le: boolean, ifd0: Map<number, IfdEntry>, h: HeaderInfo): void {
   const o = uintValue(b, le, ifd0.get(TAG_ORIENTATION));
   h.orientation = o !== undefined && o >= 1 && o <= 8 ? o : 1;
@@ -67,6 +131,33 @@ export function readIfd0Facts(b: Buffer, le: boolean, ifd0: Map<number, IfdEntry
   if (copyright !== undefined) h.copyright = copyright;
   const artist = textValue(b, ifd0.get(TAG_ARTIST));
   if (artist !== undefined) h.artist = artist;
+  const subIfd = (tag: number, names: Map<number, string>) => {
+    const at = uintValue(b, le, ifd0.get(tag));
+    try {
+      return at === undefined ? undefined : namedFields(b, le, at, names);
+    } catch {
+      return undefined;
+    }
+  };
+  const dateTime = textValue(b, ifd0.get(TAG_DATE_TIME));
+  const exifDates = subIfd(TAG_EXIF_IFD, EXIF_DATES);
+  if (dateTime !== undefined || exifDates) h.dates = { ...(dateTime !== undefined ? { IFD0: { DateTime: dateTime } } : {}), ...(exifDates ? { IFD2: exifDates } : {}) };
+  const gps = subIfd(TAG_GPS_IFD, GPS_FIELDS);
+  if (gps) h.geotag = { IFD3: gps };
+}
+
+/** The EXIF fields an output carries: those of the source the policy keeps, merged by IFD; undefined for none. */
+export function exifToKeep(info: ImageInfo, policy: EncodePolicy): ExifFields | undefined {
+  const kept: ExifFields[] = [];
+  if (policy.keepCopyright && (info.copyright || info.artist)) {
+    kept.push({ IFD0: { ...(info.copyright ? { Copyright: info.copyright } : {}), ...(info.artist ? { Artist: info.artist } : {}) } });
+  }
+  if (policy.keepDate && info.dates) kept.push(info.dates);
+  if (policy.keepGeotag && info.geotag) kept.push(info.geotag);
+  if (kept.length === 0) return undefined;
+  const out: ExifFields = {};
+  for (const fields of kept) for (const ifd of ['IFD0', 'IFD2', 'IFD3'] as const) if (fields[ifd]) out[ifd] = { ...out[ifd], ...fields[ifd] };
+  return out;
 }
 
 /**

@@ -3,7 +3,7 @@
  * read past the prefix never happens, it throws OutOfBytes).
  */
 import { EdgeError } from '../errors.js';
-import type { SourceFormat } from './types.js';
+import type { ExifFields, SourceFormat } from './types.js';
 
 export interface HeaderInfo {
   format: SourceFormat;
@@ -26,6 +26,9 @@ export interface HeaderInfo {
   /** EXIF IFD0 Copyright (0x8298) and Artist (0x013B) */
   copyright?: string;
   artist?: string;
+  /** EXIF dates and the GPS IFD's fields, by IFD as sharp writes them */
+  dates?: ExifFields;
+  geotag?: ExifFields;
   /** decoded samples per pixel, as sharp reports channels; unknown for GIF */
   channels?: number;
   space?: 'srgb' | 'cmyk' | 'b-w';

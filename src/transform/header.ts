@@ -68,11 +68,17 @@ export function headerToInfo(h: HeaderInfo, bytes: number): ImageInfo | undefine
     space: h.space ?? 'srgb',
     progressive: h.progressive ?? false,
     bytes,
-    ...exifCredits(h),
+    ...exifFacts(h),
   };
 }
 
-/** The EXIF copyright and artist, for sites that keep them. */
-export function exifCredits(h: HeaderInfo): Pick<ImageInfo, 'copyright' | 'artist'> {
-  return { ...(h.copyright ? { copyright: h.copyright } : {}), ...(h.artist ? { artist: h.artist } : {}) };
+/** The EXIF fields an output may keep (copyright and artist, dates, geotag), and whether there is EXIF at all. */
+export function exifFacts(h: HeaderInfo): Pick<ImageInfo, 'copyright' | 'artist' | 'dates' | 'geotag' | 'hasExif'> {
+  return {
+    hasExif: h.hasExif,
+    ...(h.copyright ? { copyright: h.copyright } : {}),
+    ...(h.artist ? { artist: h.artist } : {}),
+    ...(h.dates ? { dates: h.dates } : {}),
+    ...(h.geotag ? { geotag: h.geotag } : {}),
+  };
 }

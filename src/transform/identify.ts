@@ -2,7 +2,7 @@
 import sharp, { type Metadata } from 'sharp';
 import { EdgeError } from '../errors.js';
 import type { HeadInspector } from '../origin/types.js';
-import { exifCredits, HEADER_LIMIT, headerToInfo, readHeader, type HeaderInfo } from './header.js';
+import { exifFacts, HEADER_LIMIT, headerToInfo, readHeader, type HeaderInfo } from './header.js';
 import type { ImageInfo } from './types.js';
 
 /**
@@ -31,7 +31,8 @@ export async function identify(body: Buffer): Promise<ImageInfo> {
     space: meta.space,
     progressive: meta.isProgressive,
     bytes: body.length,
-    ...exifCredits(header),
+    ...exifFacts(header),
+    hasExif: header.hasExif || meta.exif !== undefined,
   };
 }
 

@@ -2,8 +2,9 @@
  * A JPEG made smaller without touching its pixels: jpegtran (libjpeg-turbo) rewrites the same
  * DCT coefficients with optimal Huffman tables, progressive (and for small files baseline too,
  * the smaller winning).
- * Metadata goes unless asked for; an EXIF orientation other than 1 is carried over in a minimal
- * APP1 segment of its own, or the image would show turned.
+ * Metadata goes unless asked for. What stays of the EXIF (an orientation other than 1, or the
+ * image would show turned; the fields a caller keeps) goes in an APP1 segment of its own, written
+ * by libvips: jpegtran can only copy the whole block, GPS and all.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +14,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import sharp from 'sharp';
 import { EdgeError } from '../errors.js';
+import type { ExifFields } from './types.js';
 
 export const JPEGTRAN = process.env.IMGEDGE_JPEGTRAN ?? 'jpegtran';
 
@@ -105,16 +107,19 @@ class JpegtranShell {
 
 const jpegtranShell = new JpegtranShell();
 
-/** The APP1 (EXIF) segment of a tiny JPEG carrying nothing but `orientation` (made once per value). */
+/** The APP1 (EXIF) segment carrying nothing but `orientation` (made once per value). */
 const orientationSegments = new Map<number, Promise<Buffer>>();
 function orientationSegment(orientation: number): Promise<Buffer> {
   let segment = orientationSegments.get(orientation);
-  if (!segment) orientationSegments.set(orientation, (segment = makeOrientationSegment(orientation)));
+  if (!segment) orientationSegments.set(orientation, (segment = makeExifSegment(orientation, undefined)));
   return segment;
 }
 
-async function makeOrientationSegment(orientation: number): Promise<Buffer> {
-  const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } }).jpeg().withMetadata({ orientation }).toBuffer();
+/** The APP1 (EXIF) segment of a tiny JPEG that libvips wrote with `orientation` and `fields`. */
+async function makeExifSegment(orientation: number, fields: ExifFields | undefined): Promise<Buffer> {
+  const img = sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } }).jpeg();
+  if (fields) img.withExif(fields);
+  const tiny = await img.withMetadata({ orientation }).toBuffer();
   for (let at = 2; at + 4 <= tiny.length && tiny[at] === 0xff; ) {
     const marker = tiny[at + 1]!;
     const length = tiny.readUInt16BE(at + 2);
@@ -127,8 +132,8 @@ async function makeOrientationSegment(orientation: number): Promise<Buffer> {
 export interface LosslessJpegOptions {
   /** keep the ICC profile */
   keepProfile: boolean;
-  /** keep every EXIF field (date, copyright, geotag): jpegtran copies the block whole */
-  keepExif: boolean;
+  /** EXIF fields to keep (copyright, dates, geotag); the orientation is kept in any case */
+  exif?: ExifFields;
   orientation: number;
   timeoutMs: number;
 }
@@ -137,7 +142,7 @@ export interface LosslessJpegOptions {
 const BOTH_WAYS_BELOW = 128 * 1024;
 
 export async function optimizeJpegLosslessly(source: Buffer, o: LosslessJpegOptions): Promise<Buffer> {
-  const copy = o.keepExif ? 'all' : o.keepProfile ? 'icc' : 'none';
+  const copy = o.keepProfile ? 'icc' : 'none';
   // Progressive scans win on all but small files: over the photo corpus (39 photographs at 200 to
   // 1600 px, q88) baseline was smaller in 23 of 108 cases, none above 70 KB. Only files below
   // BOTH_WAYS_BELOW are written both ways.
@@ -145,9 +150,10 @@ export async function optimizeJpegLosslessly(source: Buffer, o: LosslessJpegOpti
   const baseline = source.length < BOTH_WAYS_BELOW ? jpegtranShell.run(source, copy, false, o.timeoutMs) : undefined;
   const [p, b] = await Promise.all([progressive, baseline]);
   let best = b && b.length <= p.length ? b : p;
-  if (!o.keepExif && o.orientation !== 1) {
+  if (o.exif || o.orientation !== 1) {
+    const segment = o.exif ? await makeExifSegment(o.orientation, o.exif) : await orientationSegment(o.orientation);
     // Right after SOI, where a JFIF/EXIF APP segment belongs.
-    best = Buffer.concat([best.subarray(0, 2), await orientationSegment(o.orientation), best.subarray(2)]);
+    best = Buffer.concat([best.subarray(0, 2), segment, best.subarray(2)]);
   }
   return best;
 }

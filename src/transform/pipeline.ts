@@ -17,6 +17,7 @@ import { encodePerImage, perImageMode } from './auto-encode.js';
 import { CONTENT_TYPES, applyEncoder, hasAlphaChannel, type AnimationTiming } from './encode.js';
 import { orientationOps, orientedSize, planGeometry, rotateFlipOps, type GeometryPlan, type Size } from './geometry.js';
 import { SOURCE_CONTENT_TYPES } from './sniff.js';
+import { exifToKeep } from './exif.js';
 import type { Color, EncodePolicy, ImageInfo, OutputChoice, TransformLimits, TransformParams, TransformResult } from './types.js';
 
 const WHITE: Color = { r: 255, g: 255, b: 255, alpha: 1 };
@@ -65,17 +66,14 @@ function applyGeometry(img: Sharp, plan: GeometryPlan, pad: Color): void {
  * Colour: converted to sRGB through the source's profile (a P3 or CMYK source keeps its colours;
  * dropping the profile without converting would desaturate it), or the profile kept as it is
  * where the site asks (lost when trim/rot/flip hand sRGB pixels to a second pipeline). All other
- * metadata is stripped; the EXIF copyright and artist stay where the site asks.
+ * metadata is stripped; the EXIF copyright and artist stay where the site asks (and the dates
+ * and geotag where the optimization API is asked).
  */
 function applyMetadata(img: Sharp, info: ImageInfo, policy: EncodePolicy): void {
   if (policy.keepIccProfile && info.hasProfile) img.keepIccProfile();
   else img.toColourspace('srgb');
-  if (policy.keepCopyright && (info.copyright || info.artist)) {
-    const IFD0: Record<string, string> = {};
-    if (info.copyright) IFD0.Copyright = info.copyright;
-    if (info.artist) IFD0.Artist = info.artist;
-    img.withExif({ IFD0 });
-  }
+  const exif = exifToKeep(info, policy);
+  if (exif) img.withExif(exif);
 }
 
 function tooLarge(info: ImageInfo, limit: number): EdgeError {

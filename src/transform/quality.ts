@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { applyEncoder } from './encode.js';
 import { measurementView, type MeasurementView } from './measure-view.js';
 import { SSIMULACRA2_ALPHA_BACKGROUND, Ssimulacra2Reference } from './ssimulacra2.js';
-import type { OutputChoice, QualityTarget, RawImage, TransformParams } from './types.js';
+import type { ExifFields, OutputChoice, QualityTarget, RawImage, TransformParams } from './types.js';
 
 /**
  * SSIMULACRA 2 score each target searches for (100 = identical). Chosen on the metric's own
@@ -33,8 +33,8 @@ export interface EncodeSettings {
   avifEffort: number;
   /** keep the reference's alpha (WebP/AVIF); otherwise it is composited over white */
   alpha: boolean;
-  /** EXIF IFD0 entries to write (e.g. Copyright, Artist), in every candidate so the measured bytes are the served ones */
-  credits?: Record<string, string>;
+  /** EXIF fields to write (copyright, dates, geotag), in every candidate so the measured bytes are the served ones */
+  exif?: ExifFields;
   /** libvips gives up on one encode or decode after this long */
   timeoutSeconds?: number;
 }
@@ -88,7 +88,7 @@ function sharpRaw(img: RawImage) {
 export async function encodeCandidate(ref: RawImage, settings: EncodeSettings, quality: number): Promise<Buffer> {
   const img = sharpRaw(ref);
   if (ref.channels === 4 && (!settings.alpha || settings.format === 'jpeg')) img.flatten({ background: '#ffffff' });
-  if (settings.credits) img.withExif({ IFD0: settings.credits });
+  if (settings.exif) img.withExif(settings.exif);
   const params: TransformParams = {
     fit: 'clip',
     crop: [],

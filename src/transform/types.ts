@@ -176,6 +176,18 @@ export interface ImageInfo {
   /** EXIF IFD0 Copyright and Artist, kept in outputs where a site asks */
   copyright?: string;
   artist?: string;
+  /** EXIF dates (IFD0 DateTime, the Exif IFD's DateTimeOriginal…) and geotag (the GPS IFD), kept where the API is asked */
+  dates?: ExifFields;
+  geotag?: ExifFields;
+  /** the source carries an EXIF block (unknown where only libvips read it) */
+  hasExif?: boolean;
+}
+
+/** EXIF fields by IFD as sharp's withExif takes them: IFD0 the image's, IFD2 the Exif IFD, IFD3 GPS. */
+export interface ExifFields {
+  IFD0?: Record<string, string>;
+  IFD2?: Record<string, string>;
+  IFD3?: Record<string, string>;
 }
 
 /** The one encoding chosen for a response. */
@@ -220,6 +232,10 @@ export interface EncodePolicy {
   keepCopyright: boolean;
   /** keep the source's colour profile instead of converting to sRGB */
   keepIccProfile: boolean;
+  /** keep the source's EXIF dates (the optimization API's preserve_meta "date") */
+  keepDate?: boolean;
+  /** keep the source's GPS fields (preserve_meta "geotag") */
+  keepGeotag?: boolean;
 }
 
 export interface TransformResult {

@@ -175,6 +175,47 @@ describe('optimization API (Kraken client)', () => {
     }
   });
 
+  it('preserve_meta keeps the date, copyright and geotag asked for and nothing else, lossless, lossy and converted', async () => {
+    const withMeta = await sharp(await photoJpeg({ width: 320, height: 240 }))
+      .withExif({
+        IFD0: { DateTime: '2020:01:02 03:04:05', Copyright: 'Copyright Test Owner', Artist: 'A. Photographer' },
+        IFD2: { DateTimeOriginal: '2019:05:06 07:08:09' },
+        IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 2640/100', GPSLongitudeRef: 'W', GPSLongitude: '0/1 7/1 3900/100', GPSMapDatum: 'WGS-84', GPSDateStamp: '2018:01:02' },
+      })
+      .withMetadata({ orientation: 6 })
+      .jpeg({ quality: 92 })
+      .toBuffer();
+    const latitude = (le: boolean) => {
+      const b = Buffer.alloc(24);
+      [51, 1, 30, 1, 2640, 100].forEach((v, i) => (le ? b.writeUInt32LE(v, 4 * i) : b.writeUInt32BE(v, 4 * i)));
+      return b;
+    };
+    /** What of the source's metadata an output carries, read from its bytes (not by the edge's own EXIF reader). */
+    const carried = (body: Buffer) => {
+      const text = body.toString('latin1');
+      return {
+        date: text.includes('2020:01:02 03:04:05') && text.includes('2019:05:06 07:08:09'),
+        copyright: text.includes('Copyright Test Owner') && text.includes('A. Photographer'),
+        geotag: text.includes('WGS-84') && text.includes('2018:01:02') && (body.includes(latitude(true)) || body.includes(latitude(false))),
+      };
+    };
+    assert.deepEqual(carried(withMeta), { date: true, copyright: true, geotag: true }, 'the fixture carries all three');
+    const client = krakenClient(running.url);
+    const cases = [{ lossy: false }, { lossy: true }, { lossy: true, convert: { format: 'webp' } }];
+    for (const how of cases) {
+      for (const keep of [[], ['date'], ['copyright'], ['geotag'], ['date', 'geotag', 'orientation']]) {
+        const r = await client.upload({ file: { value: withMeta, filename: 'meta.jpg' }, wait: true, ...how, preserve_meta: keep });
+        assert.equal(r.success, true, JSON.stringify(r));
+        const body = (await download(r.kraked_url as string)).body;
+        assert.deepEqual(carried(body), { date: keep.includes('date'), copyright: keep.includes('copyright'), geotag: keep.includes('geotag') }, `${JSON.stringify(how)} keeping ${keep.join() || 'nothing'}`);
+        const meta = await sharp(body).metadata();
+        // Shown upright either way: turned by its tag (lossless keeps the pixels) or turned pixels.
+        const shownWidth = (meta.orientation ?? 1) >= 5 ? meta.height : meta.width;
+        assert.equal(shownWidth, 240, `${JSON.stringify(how)}: shown upright`);
+      }
+    }
+  });
+
   it('user_status counts the bytes optimized per key', async () => {
     const before = await krakenClient(running.url).userStatus();
     assert.equal(before.success, true);
