@@ -84,6 +84,7 @@ async function renderOne(source: Buffer, info: ImageInfo, o: KrakenOptions, resi
       keepProfile: o.preserve_meta.includes('profile'),
       exif: exifToKeep(info, policyOf(o)),
       orientation: info.orientation,
+      autoOrient: o.auto_orient,
       timeoutMs: deps.limits.timeoutSeconds * 1000,
     });
     return { body, format, width, height };

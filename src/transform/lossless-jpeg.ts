@@ -22,16 +22,21 @@ export const JPEGTRAN = process.env.IMGEDGE_JPEGTRAN ?? 'jpegtran';
  * Starting a program forks the process that asks, and on this kind of machine a fork of the edge
  * (hundreds of MiB, dozens of threads) blocked the event loop 20-25 ms, of any Node.js process
  * 7-9 ms. So the edge starts one small shell once, and the shell starts each jpegtran (a fork of
- * dash costs well under a millisecond): a line `id copy progressive in out` per run on its
+ * dash costs well under a millisecond): a line `id copy progressive turn timeout in out` per run on its
  * stdin, `id status` back on its stdout when that run is done. Runs go in parallel, each in the
  * background of the shell, with coreutils' timeout around it. The files live in a private
  * temporary folder; names and flags are the edge's own, never a caller's.
  */
 const SHELL_LOOP = `
-while read -r id copy progressive timeout input output; do
+while read -r id copy progressive turn timeout input output; do
   {
     if [ "$progressive" = 1 ]; then scans=-progressive; else scans=; fi
-    timeout "$timeout" "$JPEGTRAN" -copy "$copy" -optimize $scans -outfile "$output" "$input" 2>"$output.err"
+    case "$turn" in
+      2) turn="-flip horizontal -perfect";; 3) turn="-rotate 180 -perfect";; 4) turn="-flip vertical -perfect";;
+      5) turn="-transpose -perfect";; 6) turn="-rotate 90 -perfect";; 7) turn="-transverse -perfect";;
+      8) turn="-rotate 270 -perfect";; *) turn=;;
+    esac
+    timeout "$timeout" "$JPEGTRAN" -copy "$copy" -optimize $scans $turn -outfile "$output" "$input" 2>"$output.err"
     echo "$id $?"
   } &
 done
@@ -82,7 +87,11 @@ class JpegtranShell {
     }
   }
 
-  async run(input: Buffer, copy: 'none' | 'icc' | 'all', progressive: boolean, timeoutMs: number): Promise<Buffer> {
+  /**
+   * One jpegtran run. `turn` (an EXIF orientation, 1 for none) turns the pixels upright, only where
+   * that is exact (whole blocks at every edge): undefined where it is not.
+   */
+  async run(input: Buffer, copy: 'none' | 'icc', progressive: boolean, turn: number, timeoutMs: number): Promise<Buffer | undefined> {
     const shell = this.start();
     const id = ++this.serial;
     const inFile = path.join(this.dir, `${id}.jpg`);
@@ -92,9 +101,10 @@ class JpegtranShell {
       const status = await new Promise<number>((resolve) => {
         if (this.waiting.size === 0) this.hold(true);
         this.waiting.set(id, resolve);
-        shell.stdin.write(`${id} ${copy} ${progressive ? 1 : 0} ${Math.max(1, Math.ceil(timeoutMs / 1000))} ${inFile} ${outFile}\n`);
+        shell.stdin.write(`${id} ${copy} ${progressive ? 1 : 0} ${turn} ${Math.max(1, Math.ceil(timeoutMs / 1000))} ${inFile} ${outFile}\n`);
       });
       if (status === 0) return await readFile(outFile);
+      if (turn !== 1 && status === 1 && /not perfect/i.test(await readFile(`${outFile}.err`, 'utf8').catch(() => ''))) return undefined;
       if (status === 127 || status === 126 || status === -1) throw new EdgeError('EDGE_INTERNAL', 'jpegtran cannot run; install libjpeg-turbo-progs');
       if (status === 124) throw new EdgeError('EDGE_IMAGE_TOO_LARGE', `the JPEG took longer than ${Math.ceil(timeoutMs / 1000)} s to optimize`);
       const why = (await readFile(`${outFile}.err`, 'utf8').catch(() => '')).trim();
@@ -132,9 +142,14 @@ async function makeExifSegment(orientation: number, fields: ExifFields | undefin
 export interface LosslessJpegOptions {
   /** keep the ICC profile */
   keepProfile: boolean;
-  /** EXIF fields to keep (copyright, dates, geotag); the orientation is kept in any case */
+  /** EXIF fields to keep (copyright, dates, geotag) */
   exif?: ExifFields;
   orientation: number;
+  /**
+   * Turn the pixels upright (losslessly, where the JPEG's blocks allow it exactly) instead of
+   * keeping the orientation tag. Either way the image shows upright.
+   */
+  autoOrient: boolean;
   timeoutMs: number;
 }
 
@@ -146,12 +161,19 @@ export async function optimizeJpegLosslessly(source: Buffer, o: LosslessJpegOpti
   // Progressive scans win on all but small files: over the photo corpus (39 photographs at 200 to
   // 1600 px, q88) baseline was smaller in 23 of 108 cases, none above 70 KB. Only files below
   // BOTH_WAYS_BELOW are written both ways.
-  const progressive = jpegtranShell.run(source, copy, true, o.timeoutMs);
-  const baseline = source.length < BOTH_WAYS_BELOW ? jpegtranShell.run(source, copy, false, o.timeoutMs) : undefined;
-  const [p, b] = await Promise.all([progressive, baseline]);
-  let best = b && b.length <= p.length ? b : p;
-  if (o.exif || o.orientation !== 1) {
-    const segment = o.exif ? await makeExifSegment(o.orientation, o.exif) : await orientationSegment(o.orientation);
+  const smallest = async (turn: number): Promise<Buffer | undefined> => {
+    const progressive = jpegtranShell.run(source, copy, true, turn, o.timeoutMs);
+    const baseline = source.length < BOTH_WAYS_BELOW ? jpegtranShell.run(source, copy, false, turn, o.timeoutMs) : undefined;
+    const [p, b] = await Promise.all([progressive, baseline]);
+    return b && p && b.length <= p.length ? b : p;
+  };
+  let orientation = o.orientation;
+  let best = o.autoOrient && orientation !== 1 ? await smallest(orientation) : undefined;
+  if (best) orientation = 1;
+  // Not turned (not asked, or the edge blocks would not turn exactly): the tag keeps it upright.
+  else best = (await smallest(1))!;
+  if (o.exif || orientation !== 1) {
+    const segment = o.exif ? await makeExifSegment(orientation, o.exif) : await orientationSegment(orientation);
     // Right after SOI, where a JFIF/EXIF APP segment belongs.
     best = Buffer.concat([best.subarray(0, 2), segment, best.subarray(2)]);
   }

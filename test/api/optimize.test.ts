@@ -216,6 +216,30 @@ describe('optimization API (Kraken client)', () => {
     }
   });
 
+  it('auto_orient turns the pixels of a lossless JPEG upright where its blocks allow it exactly, else keeps the tag', async () => {
+    const client = krakenClient(running.url);
+    const turned = async (width: number, height: number, auto_orient: boolean) => {
+      const source = await sharp(await photoJpeg({ width, height })).withMetadata({ orientation: 6 }).jpeg({ quality: 92 }).toBuffer();
+      const r = await client.upload({ file: { value: source, filename: 'turned.jpg' }, wait: true, auto_orient });
+      assert.equal(r.success, true, JSON.stringify(r));
+      const body = (await download(r.kraked_url as string)).body;
+      return { source, body, meta: await sharp(body).metadata() };
+    };
+    // 320 x 240 is whole 16 px blocks: turned, the tag gone, the same picture.
+    const exact = await turned(320, 240, true);
+    assert.deepEqual([exact.meta.width, exact.meta.height, exact.meta.orientation ?? 1], [240, 320, 1]);
+    const upright = async (b: Buffer) => (await sharp(b).rotate().raw().toBuffer({ resolveWithObject: true })).data;
+    const [a, b] = [await upright(exact.source), await upright(exact.body)];
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) diff += Math.abs(a[i]! - b[i]!);
+    assert.ok(diff / a.length < 2, `the same picture turned (mean difference ${(diff / a.length).toFixed(2)})`);
+    // 330 x 250 has part blocks at two edges: not turned, the tag kept, still shown upright.
+    const partial = await turned(330, 250, true);
+    assert.deepEqual([partial.meta.width, partial.meta.height, partial.meta.orientation], [330, 250, 6]);
+    const kept = await turned(320, 240, false);
+    assert.deepEqual([kept.meta.width, kept.meta.height, kept.meta.orientation], [320, 240, 6]);
+  });
+
   it('user_status counts the bytes optimized per key', async () => {
     const before = await krakenClient(running.url).userStatus();
     assert.equal(before.success, true);
