@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, opendir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CONTENT_TYPES } from '../transform/encode.js';
+import { sniffFormat } from '../transform/sniff.js';
 import type { OutputFormat } from '../transform/types.js';
 
 const ID = /^[0-9a-f]{32}$/;
@@ -17,18 +18,16 @@ const OWNER_FILE = '.owner';
 
 export interface StoredResult {
   body: Buffer;
-  /** from the file name's extension, which runJob chose by the output format */
+  /** from the bytes (a kept extension may name another format) */
   contentType: string;
   /** ms until it expires */
   remainingMs: number;
 }
 
-const BY_EXTENSION: Record<string, OutputFormat> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', gif: 'gif', webp: 'webp', avif: 'avif' };
-
-/** A download's type by its extension (a kept original extension can be any of them). */
-function contentTypeOf(name: string): string {
-  const format = BY_EXTENSION[name.slice(name.lastIndexOf('.') + 1).toLowerCase()];
-  return format ? CONTENT_TYPES[format] : 'application/octet-stream';
+/** A download's type by its first bytes: `keep_extension` can put a PNG behind a `.jpg`. */
+function contentTypeOf(body: Buffer): string {
+  const format = sniffFormat(body.subarray(0, 64));
+  return format && format in CONTENT_TYPES ? CONTENT_TYPES[format as OutputFormat] : 'application/octet-stream';
 }
 
 export function newResultId(): string {
@@ -84,7 +83,8 @@ export class ResultStore {
       if (age > this.ttlMs) return undefined;
       const ownedBy = await readFile(path.join(dir, OWNER_FILE), 'utf8').catch(() => undefined);
       if (ownedBy !== owner) return undefined;
-      return { body: await readFile(path.join(dir, name)), contentType: contentTypeOf(name), remainingMs: this.ttlMs - age };
+      const body = await readFile(path.join(dir, name));
+      return { body, contentType: contentTypeOf(body), remainingMs: this.ttlMs - age };
     } catch {
       return undefined;
     }

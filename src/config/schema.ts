@@ -255,6 +255,11 @@ export const configSchema = z
           .prefault({}),
       })
       .strict()
+      // Download links are built from publicUrl, else from the listener's address: 0.0.0.0 names none.
+      .refine((a) => a.port === undefined || a.publicUrl !== undefined || !['0.0.0.0', '::', '[::]'].includes(a.host), {
+        message: 'api.publicUrl (IMGEDGE_API_PUBLIC_URL) is needed when the API listens on every address: kraked_url must name one that clients reach',
+        path: ['publicUrl'],
+      })
       .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })

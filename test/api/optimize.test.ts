@@ -135,8 +135,16 @@ describe('optimization API (Kraken client)', () => {
     assert.equal((await download(webp.kraked_url as string)).type, 'image/webp');
     const kept = await client.url({ url: `${origin.url}/photo.jpg`, wait: true, lossy: true, convert: { format: 'png', keep_extension: true } });
     assert.equal(kept.file_name, 'photo.jpg');
-    assert.equal((await sharp((await download(kept.kraked_url as string)).body).metadata()).format, 'png');
+    const keptDownload = await download(kept.kraked_url as string);
+    assert.equal((await sharp(keptDownload.body).metadata()).format, 'png');
+    assert.equal(keptDownload.type, 'image/png', 'served as what it is, whatever its name says');
     const png = await alphaPng({ width: 200, height: 100 });
+    // convert.background: transparency flattened on the colour asked for (the corners are transparent).
+    for (const [background, corner] of [['#0000ff', [0, 0, 255]], ['#ffffff', [255, 255, 255]]] as const) {
+      const flat = await client.upload({ file: { value: png, filename: 'alpha.png' }, wait: true, lossy: true, convert: { format: 'jpeg', background } });
+      const { data } = await sharp((await download(flat.kraked_url as string)).body).raw().toBuffer({ resolveWithObject: true });
+      assert.ok([0, 1, 2].every((c) => Math.abs(data[c]! - corner[c]!) < 12), `corner on ${background}: ${[...data.subarray(0, 3)]}`);
+    }
     const fromPng = await client.upload({ file: { value: png, filename: 'alpha.png' }, wait: true, convert: { format: 'webp' } });
     const out = await sharp((await download(fromPng.kraked_url as string)).body).metadata();
     assert.equal(out.format, 'webp');

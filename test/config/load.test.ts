@@ -52,6 +52,8 @@ test('env variables set the optimization API: its address, keys, S3 endpoint and
   assert.equal(cfg.api.s3.endpoint, 'http://127.0.0.1:9000');
   assert.deepEqual(cfg.api.allowNetworks, ['127.0.0.0/8', '10.0.0.0/8']);
   assert.equal((await loadConfig({})).api.host, '127.0.0.1', 'the API listens on loopback unless told otherwise');
+  await assert.rejects(loadConfig({ IMGEDGE_API_PORT: '8091', IMGEDGE_API_HOST: '0.0.0.0' }), (err: unknown) => err instanceof ConfigError && /api\.publicUrl/.test(err.problems.join('\n')));
+  assert.equal((await loadConfig({ IMGEDGE_API_PORT: '8091', IMGEDGE_API_HOST: '0.0.0.0', IMGEDGE_API_PUBLIC_URL: 'https://api.example.com' })).api.host, '0.0.0.0');
   await assert.rejects(loadConfig({ IMGEDGE_API_KEYS: 'no-secret-here' }), (err: unknown) => err instanceof ConfigError && /IMGEDGE_API_KEYS/.test(err.problems.join('\n')));
 });
 
