@@ -1,12 +1,10 @@
 /**
- * API keys: a key and a secret, as Kraken's clients send them in every body's `auth`. Only the
- * secret's SHA-256 is kept (secrets are long random strings, so a fast hash is enough; the
- * comparison is constant-time). Usage per key (bytes of originals optimized) is kept in a small
- * JSON file beside the results, so a quota survives restarts.
+ * API keys: a key and a secret, as Kraken's clients send them in every body's `auth`. Secrets are
+ * compared by their SHA-256 (they are long random strings, so a fast hash is enough; the
+ * comparison is constant-time); a secret given in clear is kept too, as webhooks are signed with
+ * it. What each key uses is counted in usage.ts.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { EdgeError } from '../errors.js';
 
 export interface ApiKeyConfig {
@@ -31,25 +29,12 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
 export class ApiKeys {
   private readonly byKey = new Map<string, KeyRecord>();
-  private usage: Record<string, { bytes: number; requests: number }> = {};
-  private saving: Promise<void> = Promise.resolve();
-  private dirty = false;
 
-  private constructor(keys: readonly ApiKeyConfig[], private readonly usageFile: string) {
+  constructor(keys: readonly ApiKeyConfig[]) {
     for (const k of keys) {
       const hash = k.secret !== undefined ? sha256(k.secret) : Buffer.from(k.secretSha256!, 'hex');
       this.byKey.set(k.key, { key: k.key, hash, ...(k.secret !== undefined ? { secret: k.secret } : {}), ...(k.quotaBytes ? { quotaBytes: k.quotaBytes } : {}) });
     }
-  }
-
-  static async open(keys: readonly ApiKeyConfig[], usageFile: string): Promise<ApiKeys> {
-    const store = new ApiKeys(keys, usageFile);
-    try {
-      store.usage = JSON.parse(await readFile(usageFile, 'utf8')) as ApiKeys['usage'];
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    return store;
   }
 
   get size(): number {
@@ -81,40 +66,5 @@ export class ApiKeys {
   /** A configured key by name (without authentication: for work the edge counts itself, the web optimizer's). */
   known(key: string): ApiKey | undefined {
     return this.byKey.get(key);
-  }
-
-  used(key: string): { bytes: number; requests: number } {
-    return this.usage[key] ?? { bytes: 0, requests: 0 };
-  }
-
-  /** Refuses work once the key's quota is used up. */
-  checkQuota(key: ApiKey): void {
-    if (key.quotaBytes !== undefined && this.used(key.key).bytes >= key.quotaBytes) {
-      throw new EdgeError('EDGE_QUOTA_EXCEEDED', `the quota of ${key.quotaBytes} bytes for this key is used up`);
-    }
-  }
-
-  /** Counts an optimization (its original's bytes) against the key. */
-  count(key: string, bytes: number): void {
-    const u = this.used(key);
-    this.usage[key] = { bytes: u.bytes + bytes, requests: u.requests + 1 };
-    this.scheduleSave();
-  }
-
-  private scheduleSave(): void {
-    if (this.dirty) return;
-    this.dirty = true;
-    this.saving = this.saving.then(async () => {
-      this.dirty = false;
-      const tmp = `${this.usageFile}.tmp`;
-      await mkdir(path.dirname(this.usageFile), { recursive: true });
-      await writeFile(tmp, JSON.stringify(this.usage));
-      await rename(tmp, this.usageFile);
-    }).catch(() => {});
-  }
-
-  /** Waits for the last usage write. */
-  flush(): Promise<void> {
-    return this.saving;
   }
 }

@@ -20,11 +20,11 @@ import { ApiKeys, type ApiKey } from './keys.js';
 import { runJob, type JobDeps, type JobResult } from './optimize-job.js';
 import { parseOptions, type KrakenOptions } from './options.js';
 import { CallbackJobs, type CallbackJob } from './callback-jobs.js';
-import { RateLimit } from './rate-limit.js';
+import { LocalUsage, RedisUsage, type UsageCounter } from './usage.js';
 import { newResultId, ResultStore } from './results.js';
 import { S3Writer } from './s3-store.js';
 import { DELIVERY_POLICY, WebhookSender } from './webhook-delivery.js';
-import { BullWebhookQueue, LocalWebhookQueue, type WebhookQueue } from './webhook-queue.js';
+import { BullWebhookQueue, ioredisFor, LocalWebhookQueue, type WebhookQueue } from './webhook-queue.js';
 import { redisTargetOf } from '../config/redis-target.js';
 
 
@@ -79,15 +79,17 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
   const now = opts.now ?? Date.now;
   const results = new ResultStore(path.join(config.cache.dir, 'api'), api.resultTtlSeconds * 1000, now);
   const webResults = new ResultStore(path.join(config.cache.dir, 'web'), api.webInterface.ttlSeconds * 1000, now);
-  const keys = await ApiKeys.open(api.keys, path.join(config.cache.dir, 'api-usage.json'));
+  const keys = new ApiKeys(api.keys);
   const guard = new PublicAddressGuard(parseNetworks(api.allowNetworks));
   const fetcher = new PublicFetcher(guard, config.origin);
   const s3 = new S3Writer(api.s3.endpoint);
-  const rate = new RateLimit(api.requestsPerMinute, now);
   const inspect = sourceInspector(config.limits);
   const sender = new WebhookSender(guard, (key) => keys.signingSecret(key));
   const policy = { ...DELIVERY_POLICY, attempts: api.webhooks.attempts, backoffMs: api.webhooks.backoffMs };
   const target = redisTargetOf(config);
+  const usage: UsageCounter = target
+    ? new RedisUsage(ioredisFor(target, { failFast: true }), api.requestsPerMinute, warnThrottled(logger, 'API usage: Redis unreachable; quotas and rates not counted meanwhile'), now)
+    : await LocalUsage.open(path.join(config.cache.dir, 'api-usage.json'), api.requestsPerMinute, now);
   let webhooks: WebhookQueue;
   if (target) {
     const bull = new BullWebhookQueue(target, policy, warnThrottled(logger, 'webhook queue: Redis unreachable, retrying'));
@@ -108,16 +110,15 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
   });
 
   /** auth, rate, quota, options: what every optimization checks before any work. */
-  const admit = (body: unknown): { key: ApiKey; options: KrakenOptions } => {
+  const admit = async (body: unknown): Promise<{ key: ApiKey; options: KrakenOptions }> => {
     const key = keys.authenticate((body as { auth?: unknown } | null)?.auth);
-    rate.take(key.key);
-    keys.checkQuota(key);
+    await usage.admit(key);
     const options = parseOptions(body);
     return { key, options };
   };
 
   const finish = (res: ServerResponse | undefined, key: ApiKey, options: KrakenOptions, job: JobResult, source: string) => {
-    keys.count(key.key, job.outputs[0]!.original_size);
+    void usage.add(key.key, job.outputs[0]!.original_size);
     const info = job.info;
     // One record per optimization, with what the seed's data mining asked of its logs (docs/API.md).
     logger.info({
@@ -203,8 +204,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     maxUploadBytes: api.maxUploadBytes,
     async optimize(options, source, owner) {
       const key: ApiKey = { key: api.webInterface.key };
-      rate.take(key.key);
-      keys.checkQuota(keys.known(key.key) ?? key);
+      await usage.admit(keys.known(key.key) ?? key);
       const input = 'url' in source
         ? await fetchSource(source.url)
         : source;
@@ -219,7 +219,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     const route = `${req.method} ${url.pathname}`;
     if (route === 'POST /v1/url') {
       const body = await readJson(req);
-      const { key, options } = admit(body);
+      const { key, options } = await admit(body);
       const target = options.url;
       if (typeof target !== 'string') throw new EdgeError('EDGE_BAD_PARAM', 'url is required', { param: 'url' });
       guard.checkUrl(parseUrl(target));
@@ -227,7 +227,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     }
     if (route === 'POST /v1/upload') {
       const upload = await readUpload(req, api.maxUploadBytes);
-      const { key, options } = admit(upload.data);
+      const { key, options } = await admit(upload.data);
       const bytes = { bytes: upload.file, name: upload.fileName };
       return answer(res, key, options, upload.data, async () => bytes, bytes);
     }
@@ -240,7 +240,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
     }
     if (route === 'POST /user_status') {
       const key = keys.authenticate(((await readJson(req)) as { auth?: unknown } | null)?.auth);
-      const used = keys.used(key.key).bytes;
+      const used = (await usage.used(key.key)).bytes;
       return sendJson(res, 200, {
         success: true, active: true, plan_name: 'imgedge',
         quota_total: key.quotaBytes ?? null, quota_used: used, quota_remaining: key.quotaBytes === undefined ? null : Math.max(0, key.quotaBytes - used),
@@ -306,7 +306,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
       await sender.close();
       await results.close();
       await webResults.close();
-      await keys.flush();
+      await usage.close();
       await fetcher.close();
     },
   };

@@ -2,7 +2,6 @@
  * `npm run worker`: a process that only delivers webhooks from the Redis queue (as the seed ran
  * its delivery on machines of their own). It needs Redis and the same API keys (they sign).
  */
-import path from 'node:path';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { redisTargetOf } from '../config/redis-target.js';
 import { createLogger, flushLogs } from '../observe/logger.js';
@@ -16,7 +15,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.log.level);
   const target = redisTargetOf(config);
   if (!target) throw new ConfigError(['npm run worker delivers from the Redis queue: set IMGEDGE_REDIS_URL (or redis.sentinels); without Redis each API process delivers its own webhooks']);
-  const keys = await ApiKeys.open(config.api.keys, path.join(config.cache.dir, 'api-usage.json'));
+  const keys = new ApiKeys(config.api.keys);
   const sender = new WebhookSender(new PublicAddressGuard(parseNetworks(config.api.allowNetworks)), (key) => keys.signingSecret(key));
   const queue = new BullWebhookQueue(target, { ...DELIVERY_POLICY, attempts: config.api.webhooks.attempts, backoffMs: config.api.webhooks.backoffMs }, (err) => logger.warn({ err: err.message }, 'webhook queue: Redis unreachable, retrying'));
   const worker = queue.startWorker(sender, config.api.webhooks.concurrency);

@@ -1,0 +1,80 @@
+/**
+ * Quotas and rate limits hold across API processes when they share Redis (nginx spreads a key's
+ * requests over every process of every machine), and the API stays open while Redis is away.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { removeDir, tempDir } from '../helpers/edge.js';
+import { apiConfig, KEY, krakenClient, OTHER_KEY, startApi, type RunningApi } from '../helpers/api.js';
+import { photoJpeg } from '../helpers/images.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+describe('API usage shared through Redis', () => {
+  let redis: TestRedis | undefined;
+  const dirs: string[] = [];
+  const running: RunningApi[] = [];
+  let photo: Buffer;
+
+  /** Two API processes' worth (each its own cache folder) on one Redis; OTHER_KEY may optimize 1.5 photos' bytes. */
+  async function twoApis(requestsPerMinute: number): Promise<[RunningApi, RunningApi]> {
+    const pair: RunningApi[] = [];
+    for (let i = 0; i < 2; i++) {
+      const dir = await tempDir('imgedge-usage-');
+      dirs.push(dir);
+      const keys = [{ key: KEY.api_key, secret: KEY.api_secret }, { key: OTHER_KEY.api_key, secret: OTHER_KEY.api_secret, quotaBytes: Math.round(photo.length * 1.5) }];
+      const api = await startApi(apiConfig(dir, { keys, requestsPerMinute }, { redis: { url: redis!.url } }));
+      running.push(api);
+      pair.push(api);
+    }
+    return pair as [RunningApi, RunningApi];
+  }
+
+  before(async () => {
+    redis = await startRedis();
+    photo = await photoJpeg({ width: 200, height: 150 });
+  });
+
+  after(async () => {
+    for (const api of running) await api.close();
+    await redis?.stop();
+    for (const dir of dirs) await removeDir(dir);
+  });
+
+  it('a key\'s quota is one for all processes: bytes used on one count on the other', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a, b] = await twoApis(600);
+    const first = await krakenClient(a.url, OTHER_KEY).upload({ file: { value: photo, filename: 'q1.jpg' }, wait: true });
+    assert.equal(first.success, true, JSON.stringify(first));
+    const status = await krakenClient(b.url, OTHER_KEY).userStatus();
+    assert.equal(status.quota_used, photo.length, 'the other process sees the bytes');
+    const second = await krakenClient(b.url, OTHER_KEY).upload({ file: { value: photo, filename: 'q2.jpg' }, wait: true });
+    assert.equal(second.success, true, 'within the quota');
+    const third = await krakenClient(a.url, OTHER_KEY).upload({ file: { value: photo, filename: 'q3.jpg' }, wait: true });
+    assert.equal(third.success, false);
+    assert.equal(third.code, 'EDGE_QUOTA_EXCEEDED');
+  });
+
+  it('a key\'s requests a minute are counted across processes; the API stays open while Redis is down', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a, b] = await twoApis(4);
+    const statuses: number[] = [];
+    for (const api of [a, b, a, b, a]) {
+      statuses.push((await fetch(`${api.url}/user_status`, { method: 'POST', body: JSON.stringify({ auth: KEY }) })).status);
+    }
+    // user_status is not rate-limited; optimizations are.
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200]);
+    const tries: Response[] = [];
+    for (const api of [a, b, a, b, a]) tries.push(await fetch(`${api.url}/v1/url`, { method: 'POST', body: JSON.stringify({ auth: KEY, url: 'http://127.0.0.1:9/x.jpg', wait: true }) }));
+    assert.deepEqual(tries.map((r) => r.status === 429), [false, false, false, false, true], `statuses ${tries.map((r) => r.status)}`);
+    assert.ok(Number(tries[4]!.headers.get('retry-after')) > 0);
+    await redis!.kill();
+    try {
+      const started = Date.now();
+      const whileDown = await krakenClient(b.url).upload({ file: { value: photo, filename: 'down.jpg' }, wait: true });
+      assert.equal(whileDown.success, true, `served while Redis is down: ${JSON.stringify(whileDown)}`);
+      assert.ok(Date.now() - started < 5_000, 'without waiting on Redis');
+    } finally {
+      await redis!.restart();
+    }
+  });
+});
