@@ -7,7 +7,7 @@ import type { PurgeableStore } from '../cache/types.js';
 import type { PurgeEpoch } from '../purge/epoch.js';
 import type { NodePresence, PurgeBus } from '../purge/types.js';
 import type { Config } from '../config/schema.js';
-import type { Logger } from '../observe/logger.js';
+import { infoRecordWriter, type Logger } from '../observe/logger.js';
 import { BackgroundQueue } from '../transform/background-queue.js';
 import { TransformLimiter } from '../transform/limiter.js';
 import { EdgeMetrics } from '../observe/metrics.js';
@@ -109,6 +109,7 @@ export function createEdgeServer(
     },
     unverifiedBefore: () => bus.unverifiedBefore(),
   };
+  const logRequest = infoRecordWriter(logger, 'request');
   let inFlight = 0;
   let drained: (() => void) | undefined;
   const liveStats = new LiveStats();
@@ -202,7 +203,7 @@ export function createEdgeServer(
       metrics.countRequest(log.status, log.cache ?? 'NONE');
       if (log.bytesOut !== undefined) metrics.responseBytes.inc(log.bytesOut);
       if (!log.path.startsWith('/_edge/')) liveStats.observe(log);
-      logger.info(log, 'request');
+      logRequest(log);
       if (--inFlight === 0) drained?.();
     });
     const fail = (err: unknown) => {

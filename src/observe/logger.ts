@@ -125,6 +125,31 @@ function isoTimeOncePerMs(): () => string {
   };
 }
 
+/** The parts of a pino logger a line is made of (exposed by pino as `pino.symbols`). */
+interface LoggerParts {
+  [pino.symbols.streamSym]: { write(line: string): unknown };
+  [pino.symbols.timeSym]: () => string;
+  [pino.symbols.chindingsSym]: string;
+}
+
+/**
+ * Writes records as `logger.info(record, msg)` does, byte for byte (level, time and bindings
+ * first, `msg` last), with the record's fields serialized by one native JSON.stringify. pino's
+ * loop over a record's keys (an escape test and a string join per key and per value) was about a
+ * sixth of a hot hit's instructions. For the one line per request; other events go through pino.
+ */
+export function infoRecordWriter(logger: Logger, msg: string): (record: object) => void {
+  const parts = logger as unknown as LoggerParts;
+  const head = `{"level":${logger.levels.values.info}`;
+  const tail = `,"msg":${JSON.stringify(msg)}}\n`;
+  return (record) => {
+    if (!logger.isLevelEnabled('info')) return;
+    const fields = JSON.stringify(record);
+    const body = fields.length > 2 ? `,${fields.slice(1, -1)}` : '';
+    parts[pino.symbols.streamSym].write(head + parts[pino.symbols.timeSym]() + parts[pino.symbols.chindingsSym] + body + tail);
+  };
+}
+
 export function flushLogs(logger: Logger): Promise<void> {
   return new Promise((resolve) => logger.flush(() => resolve()));
 }

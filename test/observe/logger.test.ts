@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { pino, type Logger } from 'pino';
+import { infoRecordWriter } from '../../src/observe/logger.js';
 
 const LOGGER_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/observe/logger.js');
 
@@ -60,5 +62,52 @@ describe('the log: lines written in batches', () => {
     const marker = lines.findIndex((l) => l.marker === true);
     assert.ok(marker >= 0, 'the marker was written');
     assert.deepEqual(lines.slice(0, marker).map((l) => l.n).sort((a, b) => Number(a) - Number(b)), Array.from({ length: 50 }, (_, i) => i));
+  });
+});
+
+describe('the request line: written as pino writes it', () => {
+  /** A pino logger writing into an array, with a fixed time so that two lines can be compared byte for byte. */
+  function capturing(level: string): { logger: Logger; lines: string[] } {
+    const lines: string[] = [];
+    const logger = pino({ level, base: { service: 'imgedge' }, timestamp: () => ',"time":"2026-12-01T10:00:00.000Z"' }, { write: (s: string) => void lines.push(s) });
+    return { logger, lines };
+  }
+
+  const records: object[] = [
+    { method: 'GET', path: '/a.jpg', status: 200, cache: 'HIT', bytesOut: 19_456, totalMs: 0.3 },
+    { method: 'GET', path: '/"quoted"\\back\nline\u0001\u2028é😀', site: undefined, quality: undefined, error: 'EDGE_BAD_PARAM' },
+    { method: 'HEAD', path: '/p', fetchMs: Number.NaN, transformMs: Number.POSITIVE_INFINITY, dimsOut: '600x400' },
+    {},
+  ];
+
+  it('matches logger.info(record, msg) byte for byte, child bindings included', () => {
+    const { logger, lines } = capturing('info');
+    const child = logger.child({ node: 'edge-1:8081' });
+    for (const target of [logger, child]) {
+      const write = infoRecordWriter(target, 'request');
+      for (const record of records) {
+        target.info(record, 'request');
+        write(record);
+      }
+    }
+    assert.equal(lines.length, records.length * 4);
+    for (let i = 0; i < lines.length; i += 2) assert.equal(lines[i + 1], lines[i]);
+    assert.ok(lines.every((line) => line.endsWith('}\n') && JSON.parse(line).msg === 'request'));
+  });
+
+  it('keeps a lone surrogate as an escape (pino writes it raw, and it leaves the process as U+FFFD)', () => {
+    const { logger, lines } = capturing('info');
+    infoRecordWriter(logger, 'request')({ path: '/lone\ud800' });
+    assert.equal(JSON.parse(lines[0]!).path, '/lone\ud800');
+  });
+
+  it('writes nothing when the logger is above info, and follows a level changed later', () => {
+    const { logger, lines } = capturing('warn');
+    const write = infoRecordWriter(logger, 'request');
+    write(records[0]!);
+    assert.equal(lines.length, 0);
+    logger.level = 'info';
+    write(records[0]!);
+    assert.equal(lines.length, 1);
   });
 });
