@@ -54,6 +54,8 @@ export interface JobResult {
   /** distinct colours of the source (undefined past the size counted) */
   colours: number | undefined;
   outputs: OutputResult[];
+  /** each output's pixels as shown ("600x400"), resized or not */
+  dims: string[];
   ms: number;
 }
 
@@ -106,6 +108,7 @@ export async function runJob(source: Buffer, fileName: string | undefined, o: Kr
   const counting = !deps.countColours || info.format === 'svg' ? Promise.resolve(undefined) : distinctColoursInWorker(source, info.width, info.height).catch(() => undefined);
   const sets: (ResizeSet | undefined)[] = o.resize === undefined ? [undefined] : Array.isArray(o.resize) ? o.resize : [o.resize];
   const outputs: OutputResult[] = [];
+  const dims: string[] = [];
   for (const resize of sets) {
     const rendered = await deps.limiter.run(() => renderOne(source, info, o, resize, deps));
     // Never larger: without a resize or a new format, the source's own bytes win a tie or a loss,
@@ -116,6 +119,7 @@ export async function runJob(source: Buffer, fileName: string | undefined, o: Kr
     const kraked_url = o.s3_store
       ? await deps.s3.put({ options: o.s3_store, objectKey: resize?.storage_path ?? o.s3_store.path ?? name, body, contentType: CONTENT_TYPES[rendered.format] })
       : `${deps.publicUrl}/${await deps.results.put(newResultId(), name, body, deps.owner)}`;
+    dims.push(`${rendered.width}x${rendered.height}`);
     outputs.push({
       file_name: name,
       original_size: source.length,
@@ -130,5 +134,5 @@ export async function runJob(source: Buffer, fileName: string | undefined, o: Kr
   const body: Record<string, unknown> = Array.isArray(o.resize)
     ? { success: true, results: Object.fromEntries(o.resize.map((r, i) => [r.id!, outputs[i]!])) }
     : { success: true, ...outputs[0]! };
-  return { body, info, colours: await counting, outputs, ms: performance.now() - started };
+  return { body, info, colours: await counting, outputs, dims, ms: performance.now() - started };
 }

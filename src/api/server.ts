@@ -126,7 +126,8 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
         key: key.key, source, input_format: info.format, progressive: info.progressive, icc: info.hasProfile,
         exif: info.hasExif === true,
         lossy: options.lossy, quality: options.quality, colours: job.colours, width: info.width, height: info.height, frames: info.pages,
-        original_size: job.outputs[0]!.original_size, kraked_sizes: job.outputs.map((o) => o.kraked_size), ms: Math.round(job.ms),
+        original_size: job.outputs[0]!.original_size, kraked_sizes: job.outputs.map((o) => o.kraked_size),
+        kraked_dims: job.dims, ms: Math.round(job.ms),
       },
     }, 'optimized');
     if (res) sendJson(res, 200, job.body);

@@ -25,8 +25,6 @@ export interface QueuePolicy {
 }
 
 const QUEUE_NAME = 'imgedge-webhooks';
-/** How long a stop waits for BullMQ to close. */
-const CLOSE_WAIT_MS = 3_000;
 
 /**
  * An ioredis connection to a RedisTarget. For BullMQ (its workers block), commands wait while
@@ -52,8 +50,6 @@ export class BullWebhookQueue implements WebhookQueue {
   private readonly queue: Queue;
   private worker: Worker | undefined;
   private readonly connections: Redis[] = [];
-  /** deliveries under way in this process, for a stop to let them end */
-  private readonly attempts = new Set<Promise<DeliveryAttempt>>();
 
   /**
    * `onError` hears connection trouble (Redis down, a failover): ioredis reconnects by itself and
@@ -82,11 +78,9 @@ export class BullWebhookQueue implements WebhookQueue {
     this.worker = new Worker<Delivery>(
       QUEUE_NAME,
       async (job) => {
-        const attempt = sender.attempt(job.data);
-        this.attempts.add(attempt);
-        const done = await attempt.finally(() => this.attempts.delete(attempt));
-        await job.log(JSON.stringify(done));
-        if (done.error) throw new Error(done.error);
+        const attempt = await sender.attempt(job.data);
+        await job.log(JSON.stringify(attempt));
+        if (attempt.error) throw new Error(attempt.error);
       },
       {
         connection: connection as unknown as ConnectionOptions,
@@ -127,17 +121,10 @@ export class BullWebhookQueue implements WebhookQueue {
     };
   }
 
-  /**
-   * Stops delivering: the deliveries under way end (10 s at most), then BullMQ closes without
-   * waiting for its fetch loop, which can wait forever on a connection that is reconnecting (seen
-   * right after a Redis restart). Queued jobs live in Redis; one whose result was not recorded is
-   * delivered again once its lock lapses.
-   */
   async close(): Promise<void> {
-    await Promise.all(this.attempts);
-    const closing = Promise.all([this.worker?.close(true), this.queue.close()]);
-    await Promise.race([closing.catch(() => {}), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
-    for (const c of this.connections) c.disconnect();
+    await this.worker?.close();
+    await this.queue.close();
+    await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
   }
 }
 

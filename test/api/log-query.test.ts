@@ -95,6 +95,8 @@ describe('the log query of docs/API.md', () => {
     assert.equal(out.length, 1, JSON.stringify(out));
     assert.equal(out[0]!.original_size, withIcc.length);
     assert.deepEqual(out[0]!.kraked_sizes, [wanted.kraked_size]);
+    assert.deepEqual(out[0]!.kraked_dims, ['800x600']);
+    assert.equal(out[0]!.exif, false, 'sharp wrote the source with its profile and no EXIF');
     assert.ok((out[0]!.colours as number) > 10000);
   });
 });

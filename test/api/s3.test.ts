@@ -40,7 +40,7 @@ describe('s3_store (S3-compatible server)', () => {
   it('stores the result in the bucket at its path; kraked_url is the object', async () => {
     const r = await krakenClient(running.url).upload({
       file: { value: photo, filename: 'pic.jpg' }, wait: true, lossy: true,
-      s3_store: { ...S3_AUTH, path: 'images/2026/pic.jpg', headers: { 'Cache-Control': 'max-age=31536000' } },
+      s3_store: { ...S3_AUTH, path: 'images/2026/pic.jpg', headers: { 'Cache-Control': 'max-age=31536000', 'X-Amz-Meta-Owner': 'site-one' } },
     });
     assert.equal(r.success, true, JSON.stringify(r));
     assert.equal(r.kraked_url, `${endpoint}/${S3_AUTH.bucket}/images/2026/pic.jpg`);
@@ -48,6 +48,7 @@ describe('s3_store (S3-compatible server)', () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'image/jpeg');
     assert.equal(res.headers.get('cache-control'), 'max-age=31536000');
+    assert.equal(res.headers.get('x-amz-meta-owner'), 'site-one', 'other headers are stored as the object\'s metadata');
     const body = Buffer.from(await res.arrayBuffer());
     assert.equal(body.length, r.kraked_size);
     assert.equal((await sharp(body).metadata()).width, 800);

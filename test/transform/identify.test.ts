@@ -63,15 +63,28 @@ describe('sniffFormat', () => {
 });
 
 describe('identify', () => {
+  it('reads the EXIF dates and the GPS fields by IFD, as libvips names them for writing', async () => {
+    const written = {
+      IFD0: { DateTime: '2020:01:02 03:04:05', Copyright: 'Someone' },
+      IFD2: { DateTimeOriginal: '2019:05:06 07:08:09', OffsetTimeOriginal: '+02:00' },
+      IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 2640/100', GPSAltitude: '355/10', GPSMapDatum: 'WGS-84' },
+    };
+    const info = await identify(await sharp(await photoJpeg({ width: 64, height: 48 })).withExif(written).jpeg().toBuffer());
+    assert.deepEqual(info.dates, { IFD0: { DateTime: written.IFD0.DateTime }, IFD2: written.IFD2 });
+    assert.deepEqual(info.geotag, { IFD3: written.IFD3 });
+    assert.equal(info.copyright, 'Someone');
+  });
+
   it('reads size, frames, orientation and colour facts from the header', async () => {
     const jpeg = await photoJpeg({ width: 320, height: 240 });
     const info = await identify(jpeg);
     assert.deepEqual(
       { ...info, space: info.space },
-      { format: 'jpeg', width: 320, height: 240, pages: 1, hasAlpha: false, orientation: 1, hasProfile: false, space: 'srgb', progressive: false, bytes: jpeg.length },
+      { format: 'jpeg', width: 320, height: 240, pages: 1, hasAlpha: false, orientation: 1, hasProfile: false, space: 'srgb', progressive: false, bytes: jpeg.length, hasExif: false },
     );
     const oriented = await identify(await orientedJpeg(6));
     assert.equal(oriented.orientation, 6);
+    assert.equal(oriented.hasExif, true);
     assert.deepEqual([oriented.width, oriented.height], [400, 200], 'stored size, before orientation');
     const gif = await identify(await animatedGif({ frames: 5, width: 60, height: 40 }));
     assert.deepEqual([gif.format, gif.pages, gif.width, gif.height], ['gif', 5, 60, 40]);
