@@ -86,6 +86,8 @@ async function renderOne(source: Buffer, info: ImageInfo, o: KrakenOptions, resi
       keepProfile: o.preserve_meta.includes('profile'),
       exif: exifToKeep(info, policyOf(o)),
       orientation: info.orientation,
+      width: info.width,
+      height: info.height,
       autoOrient: o.auto_orient,
       timeoutMs: deps.limits.timeoutSeconds * 1000,
     });

@@ -12,6 +12,7 @@ const TAG_COPYRIGHT = 0x8298;
 const TAG_DATE_TIME = 0x0132;
 const TAG_EXIF_IFD = 0x8769;
 const TAG_GPS_IFD = 0x8825;
+const GPS_ALTITUDE_REF = 0x05;
 
 /** The Exif IFD's dates, under libexif's names (the names sharp's withExif writes by). */
 const EXIF_DATES = new Map([
@@ -22,13 +23,16 @@ const EXIF_DATES = new Map([
   [0x9012, 'OffsetTimeDigitized'],
 ]);
 
-/** The GPS IFD's fields a geotag is made of (libvips writes these from text; GPSVersionID it sets itself). */
+/**
+ * The GPS IFD's fields a geotag is made of, as libvips writes them from text. It cannot write a
+ * BYTE field from text (it writes 0), so the altitude's reference (0 above sea level, 1 below) is
+ * not among them: see gpsFields.
+ */
 const GPS_FIELDS = new Map([
   [0x01, 'GPSLatitudeRef'],
   [0x02, 'GPSLatitude'],
   [0x03, 'GPSLongitudeRef'],
   [0x04, 'GPSLongitude'],
-  [0x05, 'GPSAltitudeRef'],
   [0x06, 'GPSAltitude'],
   [0x07, 'GPSTimeStamp'],
   [0x0c, 'GPSSpeedRef'],
@@ -131,19 +135,30 @@ export function readIfd0Facts(b: Buffer, le: boolean, ifd0: Map<number, IfdEntry
   if (copyright !== undefined) h.copyright = copyright;
   const artist = textValue(b, ifd0.get(TAG_ARTIST));
   if (artist !== undefined) h.artist = artist;
-  const subIfd = (tag: number, names: Map<number, string>) => {
-    const at = uintValue(b, le, ifd0.get(tag));
+  const guarded = <T>(read: () => T | undefined): T | undefined => {
     try {
-      return at === undefined ? undefined : namedFields(b, le, at, names);
+      return read();
     } catch {
       return undefined;
     }
   };
-  const dateTime = textValue(b, ifd0.get(TAG_DATE_TIME));
-  const exifDates = subIfd(TAG_EXIF_IFD, EXIF_DATES);
+  const exifAt = uintValue(b, le, ifd0.get(TAG_EXIF_IFD));
+  const gpsAt = uintValue(b, le, ifd0.get(TAG_GPS_IFD));
+  const dateTime = guarded(() => textValue(b, ifd0.get(TAG_DATE_TIME)));
+  const exifDates = exifAt === undefined ? undefined : guarded(() => namedFields(b, le, exifAt, EXIF_DATES));
   if (dateTime !== undefined || exifDates) h.dates = { ...(dateTime !== undefined ? { IFD0: { DateTime: dateTime } } : {}), ...(exifDates ? { IFD2: exifDates } : {}) };
-  const gps = subIfd(TAG_GPS_IFD, GPS_FIELDS);
+  const gps = gpsAt === undefined ? undefined : guarded(() => gpsFields(b, le, gpsAt));
   if (gps) h.geotag = { IFD3: gps };
+}
+
+/** The geotag's fields; an altitude below sea level is left out, as it would be written as above. */
+function gpsFields(b: Buffer, le: boolean, at: number): Record<string, string> | undefined {
+  const fields = namedFields(b, le, at, GPS_FIELDS);
+  if (fields?.GPSAltitude !== undefined && uintValue(b, le, readIfd(b, le, at).get(GPS_ALTITUDE_REF)) === 1) {
+    delete fields.GPSAltitude;
+    return Object.keys(fields).length > 0 ? fields : undefined;
+  }
+  return fields;
 }
 
 /** The EXIF fields an output carries: those of the source the policy keeps, merged by IFD; undefined for none. */

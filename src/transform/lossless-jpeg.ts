@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import sharp from 'sharp';
 import { EdgeError } from '../errors.js';
+import { readIfd, uintValue } from './exif.js';
 import type { ExifFields } from './types.js';
 
 export const JPEGTRAN = process.env.IMGEDGE_JPEGTRAN ?? 'jpegtran';
@@ -139,12 +140,39 @@ async function makeExifSegment(orientation: number, fields: ExifFields | undefin
   throw new Error('sharp wrote no EXIF segment');
 }
 
+const TAG_EXIF_IFD = 0x8769;
+const TAG_PIXEL_X = 0xa002;
+const TAG_PIXEL_Y = 0xa003;
+
+/**
+ * A copy of `segment` whose Exif PixelXDimension and PixelYDimension name the image's own size:
+ * libvips wrote those of the 1x1 JPEG the segment was made with.
+ */
+function withPixelSize(segment: Buffer, width: number, height: number): Buffer {
+  const out = Buffer.from(segment);
+  const tiff = out.subarray(10); // after FF E1, the length and "Exif\0\0"
+  const le = tiff.toString('latin1', 0, 2) === 'II';
+  const ifd0At = le ? tiff.readUInt32LE(4) : tiff.readUInt32BE(4);
+  const exifAt = uintValue(tiff, le, readIfd(tiff, le, ifd0At).get(TAG_EXIF_IFD));
+  if (exifAt === undefined) return out;
+  const exif = readIfd(tiff, le, exifAt);
+  for (const [tag, value] of [[TAG_PIXEL_X, width], [TAG_PIXEL_Y, height]] as const) {
+    const e = exif.get(tag);
+    if (e?.type === 4) le ? tiff.writeUInt32LE(value, e.at) : tiff.writeUInt32BE(value, e.at);
+    else if (e?.type === 3 && value <= 0xffff) le ? tiff.writeUInt16LE(value, e.at) : tiff.writeUInt16BE(value, e.at);
+  }
+  return out;
+}
+
 export interface LosslessJpegOptions {
   /** keep the ICC profile */
   keepProfile: boolean;
   /** EXIF fields to keep (copyright, dates, geotag) */
   exif?: ExifFields;
   orientation: number;
+  /** the JPEG's stored size, for the EXIF that is written */
+  width: number;
+  height: number;
   /**
    * Turn the pixels upright (losslessly, where the JPEG's blocks allow it exactly) instead of
    * keeping the orientation tag. Either way the image shows upright.
@@ -173,7 +201,9 @@ export async function optimizeJpegLosslessly(source: Buffer, o: LosslessJpegOpti
   // Not turned (not asked, or the edge blocks would not turn exactly): the tag keeps it upright.
   else best = (await smallest(1))!;
   if (o.exif || orientation !== 1) {
-    const segment = o.exif ? await makeExifSegment(orientation, o.exif) : await orientationSegment(orientation);
+    const made = o.exif ? await makeExifSegment(orientation, o.exif) : await orientationSegment(orientation);
+    const turnedSideways = orientation !== o.orientation && o.orientation >= 5;
+    const segment = turnedSideways ? withPixelSize(made, o.height, o.width) : withPixelSize(made, o.width, o.height);
     // Right after SOI, where a JFIF/EXIF APP segment belongs.
     best = Buffer.concat([best.subarray(0, 2), segment, best.subarray(2)]);
   }

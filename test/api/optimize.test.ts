@@ -15,6 +15,7 @@ import { claimedJpeg, corruptJpeg } from '../helpers/hostile.js';
 import { TransformLimiter } from '../../src/transform/limiter.js';
 import { alphaPng, orientedJpeg, photoJpeg } from '../helpers/images.js';
 import { TestOrigin } from '../helpers/origin.js';
+import { readIfd, uintValue } from '../../src/transform/exif.js';
 
 async function download(url: string): Promise<{ status: number; type: string | null; body: Buffer }> {
   const res = await fetch(url);
@@ -183,6 +184,15 @@ describe('optimization API (Kraken client)', () => {
     }
   });
 
+  /** PixelXDimension and PixelYDimension of a JPEG's EXIF (the TIFF structure read by the edge's own IFD reader). */
+  const exifPixelSize = (jpeg: Buffer): (number | undefined)[] => {
+    const tiff = jpeg.subarray(jpeg.indexOf(Buffer.from('Exif\0\0', 'latin1')) + 6);
+    const le = tiff.toString('latin1', 0, 2) === 'II';
+    const ifd0 = readIfd(tiff, le, le ? tiff.readUInt32LE(4) : tiff.readUInt32BE(4));
+    const exif = readIfd(tiff, le, uintValue(tiff, le, ifd0.get(0x8769))!);
+    return [uintValue(tiff, le, exif.get(0xa002)), uintValue(tiff, le, exif.get(0xa003))];
+  };
+
   it('preserve_meta keeps the date, copyright and geotag asked for and nothing else, lossless, lossy and converted', async () => {
     const withMeta = await sharp(await photoJpeg({ width: 320, height: 240 }))
       .withExif({
@@ -217,6 +227,7 @@ describe('optimization API (Kraken client)', () => {
         const body = (await download(r.kraked_url as string)).body;
         assert.deepEqual(carried(body), { date: keep.includes('date'), copyright: keep.includes('copyright'), geotag: keep.includes('geotag') }, `${JSON.stringify(how)} keeping ${keep.join() || 'nothing'}`);
         const meta = await sharp(body).metadata();
+        if (meta.format === 'jpeg' && body.includes('Exif\0\0', 0, 'latin1')) assert.deepEqual(exifPixelSize(body), [meta.width, meta.height], `${JSON.stringify(how)}: the EXIF names the image's own size`);
         // Shown upright either way: turned by its tag (lossless keeps the pixels) or turned pixels.
         const shownWidth = (meta.orientation ?? 1) >= 5 ? meta.height : meta.width;
         assert.equal(shownWidth, 240, `${JSON.stringify(how)}: shown upright`);

@@ -73,6 +73,12 @@ describe('identify', () => {
     assert.deepEqual(info.dates, { IFD0: { DateTime: written.IFD0.DateTime }, IFD2: written.IFD2 });
     assert.deepEqual(info.geotag, { IFD3: written.IFD3 });
     assert.equal(info.copyright, 'Someone');
+    // Below sea level (GPSAltitudeRef 1, a byte libvips cannot write from text): no altitude, rather than a wrong one.
+    const below = await sharp(await photoJpeg({ width: 64, height: 48 })).withExif({ IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '31/1 30/1 0/1', GPSAltitudeRef: '0', GPSAltitude: '430/1' } }).jpeg().toBuffer();
+    const refAt = below.indexOf(Buffer.from([0x05, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00])); // tag 5, BYTE, count 1 (little-endian)
+    assert.ok(refAt > 0, 'libvips wrote a GPSAltitudeRef entry');
+    below[refAt + 8] = 1;
+    assert.deepEqual((await identify(below)).geotag, { IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '31/1 30/1 0/1' } });
   });
 
   it('reads size, frames, orientation and colour facts from the header', async () => {
