@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'EDGE_BUSY'
   | 'EDGE_QUOTA_EXCEEDED'
   | 'EDGE_RATE_LIMITED'
+  | 'EDGE_USAGE_UNAVAILABLE'
   | 'EDGE_INTERNAL';
 
 /** An error that is meant to reach the client as JSON with a stable code. */

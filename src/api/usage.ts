@@ -23,8 +23,9 @@ export abstract class UsageCounter {
     protected readonly now: () => number,
   ) {}
 
-  /** Counts one request of `key` in this minute: how many it has made in it so far. */
-  protected abstract countRequest(key: string, minute: number): Promise<number>;
+  /** Counts one request of `key` in this minute; answers how many it has made in it, and its bytes so far. */
+  protected abstract countRequest(key: string, minute: number): Promise<{ requests: number; bytes: number }>;
+  /** What the key has used (user_status); throws when that cannot be known. */
   abstract used(key: string): Promise<Usage>;
   /** Counts an optimization (its original's bytes) against the key. */
   abstract add(key: string, bytes: number): Promise<void>;
@@ -34,10 +35,11 @@ export abstract class UsageCounter {
   async admit(key: ApiKey): Promise<void> {
     const t = this.now();
     const minute = Math.floor(t / MINUTE);
-    if ((await this.countRequest(key.key, minute)) > this.perMinute) {
+    const { requests, bytes } = await this.countRequest(key.key, minute);
+    if (requests > this.perMinute) {
       throw new EdgeError('EDGE_RATE_LIMITED', `more than ${this.perMinute} requests a minute for this key`, { retryAfter: Math.max(1, Math.ceil(((minute + 1) * MINUTE - t) / 1000)) });
     }
-    if (key.quotaBytes !== undefined && (await this.used(key.key)).bytes >= key.quotaBytes) {
+    if (key.quotaBytes !== undefined && bytes >= key.quotaBytes) {
       throw new EdgeError('EDGE_QUOTA_EXCEEDED', `the quota of ${key.quotaBytes} bytes for this key is used up`);
     }
   }
@@ -64,10 +66,10 @@ export class LocalUsage extends UsageCounter {
     return store;
   }
 
-  protected async countRequest(key: string, minute: number): Promise<number> {
+  protected async countRequest(key: string, minute: number): Promise<{ requests: number; bytes: number }> {
     let m = this.minutes.get(key);
     if (!m || m.minute !== minute) this.minutes.set(key, (m = { minute, count: 0 }));
-    return ++m.count;
+    return { requests: ++m.count, bytes: (await this.used(key)).bytes };
   }
 
   async used(key: string): Promise<Usage> {
@@ -97,13 +99,25 @@ export class LocalUsage extends UsageCounter {
 const USAGE_PREFIX = 'imgedge:api:usage:';
 const RATE_PREFIX = 'imgedge:api:rate:';
 
+/** The replies of a MULTI; throws when it was not run or one of its commands failed. */
+function replies(result: [Error | null, unknown][] | null): unknown[] {
+  if (!result) throw new Error('the transaction was not run');
+  for (const [err] of result) if (err) throw err;
+  return result.map(([, value]) => value);
+}
+
+/** After Redis failed, how long requests go uncounted without asking it (a hung Redis costs each one a timeout). */
+const SKIP_AFTER_FAILURE_MS = 5_000;
+
 /**
  * Shared by every process through Redis: a hash of bytes and requests per key, and a counter per
- * key and minute that expires after two. While Redis cannot be reached the API stays open (a
- * quota is not worth refusing every customer for): `onError` hears it, and that work goes
- * uncounted.
+ * key and minute that expires after two; one round trip per admission. While Redis cannot be
+ * reached the API stays open (a quota is not worth refusing every customer for): `onError` hears
+ * it, that work goes uncounted, and Redis is not asked again for a few seconds.
  */
 export class RedisUsage extends UsageCounter {
+  private skipUntil = 0;
+
   constructor(
     private readonly redis: Redis,
     perMinute: number,
@@ -114,33 +128,38 @@ export class RedisUsage extends UsageCounter {
     redis.on('error', onError);
   }
 
+  /** `work` against Redis, or `open` while it is failing. */
   private async orOpen<T>(work: () => Promise<T>, open: T): Promise<T> {
+    if (Date.now() < this.skipUntil) return open;
     try {
       return await work();
     } catch (err) {
+      this.skipUntil = Date.now() + SKIP_AFTER_FAILURE_MS;
       this.onError(err as Error);
       return open;
     }
   }
 
-  protected countRequest(key: string, minute: number): Promise<number> {
+  protected countRequest(key: string, minute: number): Promise<{ requests: number; bytes: number }> {
     const counter = `${RATE_PREFIX}${key}:${minute}`;
     return this.orOpen(async () => {
-      const [[, count]] = (await this.redis.multi().incr(counter).expire(counter, 120).exec()) as [[Error | null, number], unknown];
-      return count;
-    }, 0);
+      const [requests, , bytes] = replies(await this.redis.multi().incr(counter).expire(counter, 120).hget(`${USAGE_PREFIX}${key}`, 'bytes').exec());
+      return { requests: Number(requests), bytes: Number(bytes ?? 0) };
+    }, { requests: 0, bytes: 0 });
   }
 
-  used(key: string): Promise<Usage> {
-    return this.orOpen(async () => {
+  async used(key: string): Promise<Usage> {
+    try {
       const u = await this.redis.hgetall(`${USAGE_PREFIX}${key}`);
       return { bytes: Number(u.bytes ?? 0), requests: Number(u.requests ?? 0) };
-    }, { bytes: 0, requests: 0 });
+    } catch (err) {
+      throw new EdgeError('EDGE_USAGE_UNAVAILABLE', `usage cannot be read now (${(err as Error).message})`, { retryAfter: 5 });
+    }
   }
 
   add(key: string, bytes: number): Promise<void> {
     return this.orOpen(async () => {
-      await this.redis.multi().hincrby(`${USAGE_PREFIX}${key}`, 'bytes', bytes).hincrby(`${USAGE_PREFIX}${key}`, 'requests', 1).exec();
+      replies(await this.redis.multi().hincrby(`${USAGE_PREFIX}${key}`, 'bytes', bytes).hincrby(`${USAGE_PREFIX}${key}`, 'requests', 1).exec());
     }, undefined);
   }
 
