@@ -95,9 +95,11 @@ no routing, cache or log at all: that is the most any single Node.js process can
 The load generator shares the two cores: wrk (C, one thread) leaves the server most of one.
 Reports before 2026-11-30 were made with autocannon, a Node.js generator that needs a whole core
 of its own; it left node:http less than a core and read this ceiling as 0.41 × nginx, where wrk
-has read 0.68 × and 0.81 × in two runs a day apart: both sides move with the machine's neighbours,
+has read from 0.60 × to 0.81 × in runs on 2026-11-30 and 2026-12-01: both sides move with the machine's neighbours,
 so the ratio is read over interleaved rounds, and a change to the edge is judged against the
-previous edge side by side, not against an earlier report.
+previous edge side by side, not against an earlier report, or by instructions counted under
+callgrind, which the neighbours do not move (2026-12-01: 145 000 a hit on the edge's main thread,
+71 000 for the bare server).
 The edge reaches ${(edge.rps / bare.rps).toFixed(2)} × that ceiling on the hot hit${edge.cpuMs !== undefined && bare.cpuMs !== undefined ? `, at ${((1000 * edge.cpuMs) / edge.requests).toFixed(0)} µs of CPU a hit against ${((1000 * bare.cpuMs) / bare.requests).toFixed(0)} µs` : ''}.
 What a hit does beyond the bare server, as a perf profile of the hot hit showed it on
 2026-12-01 (this run does not profile): the request's JSON log line and its write, the 'close'
