@@ -90,6 +90,7 @@ export async function createApiServer(config: Config, logger: Logger, opts: ApiO
   const usage: UsageCounter = target
     ? new RedisUsage(ioredisFor(target, { failFast: true }), api.requestsPerMinute, warnThrottled(logger, 'API usage: Redis unreachable; quotas and rates not counted meanwhile'), now)
     : await LocalUsage.open(path.join(config.cache.dir, 'api-usage.json'), api.requestsPerMinute, now);
+  await usage.ready();
   let webhooks: WebhookQueue;
   if (target) {
     const bull = new BullWebhookQueue(target, policy, warnThrottled(logger, 'webhook queue: Redis unreachable, retrying'));

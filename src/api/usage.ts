@@ -4,6 +4,7 @@
  * process of every machine counts against one quota and one rate; without Redis, in this process,
  * the bytes kept in a small JSON file so that a quota survives restarts.
  */
+import { once } from 'node:events';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -30,6 +31,9 @@ export abstract class UsageCounter {
   /** Counts an optimization (its original's bytes) against the key. */
   abstract add(key: string, bytes: number): Promise<void>;
   abstract close(): Promise<void>;
+
+  /** Resolves once counting works (at most a few seconds after a start; see RedisUsage). */
+  async ready(): Promise<void> {}
 
   /** Before any work: 429 past the key's requests a minute, 403 once its quota is used up. */
   async admit(key: ApiKey): Promise<void> {
@@ -126,6 +130,15 @@ export class RedisUsage extends UsageCounter {
   ) {
     super(perMinute, now);
     redis.on('error', onError);
+  }
+
+  /**
+   * Waits (2 s at most) for the connection: its commands fail at once until it is up, and a first
+   * failure would leave the next seconds uncounted.
+   */
+  override async ready(): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    await Promise.race([once(this.redis, 'ready'), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]).catch(() => {});
   }
 
   /** `work` against Redis, or `open` while it is failing. */

@@ -101,6 +101,22 @@ describe('the request line: written as pino writes it', () => {
     assert.equal(JSON.parse(lines[0]!).path, '/lone\ud800');
   });
 
+  it('falls back to pino itself for a logger whose options change its lines', () => {
+    const lines: string[] = [];
+    const timestamp = () => ',"time":"T"';
+    const loggers = [
+      pino({ messageKey: 'message', timestamp }, { write: (s: string) => void lines.push(s) }),
+      pino({ formatters: { log: (o: Record<string, unknown>) => ({ ...o, extra: 1 }) }, timestamp }, { write: (s: string) => void lines.push(s) }),
+      pino({ mixin: () => ({ mixed: true }), timestamp }, { write: (s: string) => void lines.push(s) }),
+      pino({ serializers: { path: (p: string) => p.toUpperCase() }, timestamp }, { write: (s: string) => void lines.push(s) }),
+    ];
+    for (const logger of loggers) {
+      logger.info(records[0]!, 'request');
+      infoRecordWriter(logger, 'request')(records[0]!);
+    }
+    for (let i = 0; i < lines.length; i += 2) assert.equal(lines[i + 1], lines[i]);
+  });
+
   it('writes nothing when the logger is above info, and follows a level changed later', () => {
     const { logger, lines } = capturing('warn');
     const write = infoRecordWriter(logger, 'request');
