@@ -18,8 +18,11 @@ export class EdgeMetrics {
     labelNames: ['status', 'cache'] as const,
     registers: [this.registry],
   });
-  /** The counter of each status and cache status seen, so a request's count skips prom-client's label hashing. */
-  private readonly requestCounters = new Map<string, { inc(): void }>();
+  /**
+   * The counter of each status and cache status seen, by status then cache status, so a request's
+   * count skips prom-client's label hashing and builds no key of its own.
+   */
+  private readonly requestCounters = new Map<number, Map<string, { inc(): void }>>();
   readonly originBytes = new Counter({
     name: 'imgedge_origin_bytes_total',
     help: 'Bytes of source images read from origins',
@@ -75,9 +78,10 @@ export class EdgeMetrics {
   });
 
   countRequest(status: number, cache: string): void {
-    const id = `${status} ${cache}`;
-    let counter = this.requestCounters.get(id);
-    if (!counter) this.requestCounters.set(id, (counter = this.requests.labels(String(status), cache)));
+    let byCache = this.requestCounters.get(status);
+    if (!byCache) this.requestCounters.set(status, (byCache = new Map()));
+    let counter = byCache.get(cache);
+    if (!counter) byCache.set(cache, (counter = this.requests.labels(String(status), cache)));
     counter.inc();
   }
 

@@ -75,6 +75,14 @@ export function readIfd(b: Buffer, le: boolean, at: number): Map<number, IfdEntr
   return entries;
 }
 
+/** The Exif IFD of a TIFF structure (an EXIF block's body) and its byte order; undefined when there is none. */
+export function exifIfdOf(tiff: Buffer): { le: boolean; entries: Map<number, IfdEntry> } | undefined {
+  const le = byteOrder(tiff);
+  if (le === undefined) return undefined;
+  const at = uintValue(tiff, le, readIfd(tiff, le, u32(tiff, 4, le)).get(TAG_EXIF_IFD));
+  return at === undefined ? undefined : { le, entries: readIfd(tiff, le, at) };
+}
+
 /** Value `i` of a BYTE, SHORT or LONG entry; undefined for other types, absent entries or past the count. */
 export function uintValue(b: Buffer, le: boolean, e: IfdEntry | undefined, i = 0): number | undefined {
   if (!e || i >= e.count) return undefined;

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import sharp from 'sharp';
 import { EdgeError } from '../errors.js';
-import { readIfd, uintValue } from './exif.js';
+import { exifIfdOf } from './exif.js';
 import type { ExifFields } from './types.js';
 
 export const JPEGTRAN = process.env.IMGEDGE_JPEGTRAN ?? 'jpegtran';
@@ -140,7 +140,6 @@ async function makeExifSegment(orientation: number, fields: ExifFields | undefin
   throw new Error('sharp wrote no EXIF segment');
 }
 
-const TAG_EXIF_IFD = 0x8769;
 const TAG_PIXEL_X = 0xa002;
 const TAG_PIXEL_Y = 0xa003;
 
@@ -151,13 +150,11 @@ const TAG_PIXEL_Y = 0xa003;
 function withPixelSize(segment: Buffer, width: number, height: number): Buffer {
   const out = Buffer.from(segment);
   const tiff = out.subarray(10); // after FF E1, the length and "Exif\0\0"
-  const le = tiff.toString('latin1', 0, 2) === 'II';
-  const ifd0At = le ? tiff.readUInt32LE(4) : tiff.readUInt32BE(4);
-  const exifAt = uintValue(tiff, le, readIfd(tiff, le, ifd0At).get(TAG_EXIF_IFD));
-  if (exifAt === undefined) return out;
-  const exif = readIfd(tiff, le, exifAt);
+  const exif = exifIfdOf(tiff);
+  if (!exif) return out;
+  const { le } = exif;
   for (const [tag, value] of [[TAG_PIXEL_X, width], [TAG_PIXEL_Y, height]] as const) {
-    const e = exif.get(tag);
+    const e = exif.entries.get(tag);
     if (e?.type === 4) le ? tiff.writeUInt32LE(value, e.at) : tiff.writeUInt32BE(value, e.at);
     else if (e?.type === 3 && value <= 0xffff) le ? tiff.writeUInt16LE(value, e.at) : tiff.writeUInt16BE(value, e.at);
   }

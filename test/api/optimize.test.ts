@@ -15,7 +15,7 @@ import { claimedJpeg, corruptJpeg } from '../helpers/hostile.js';
 import { TransformLimiter } from '../../src/transform/limiter.js';
 import { alphaPng, orientedJpeg, photoJpeg } from '../helpers/images.js';
 import { TestOrigin } from '../helpers/origin.js';
-import { readIfd, uintValue } from '../../src/transform/exif.js';
+import { exifIfdOf, uintValue } from '../../src/transform/exif.js';
 
 async function download(url: string): Promise<{ status: number; type: string | null; body: Buffer }> {
   const res = await fetch(url);
@@ -187,10 +187,8 @@ describe('optimization API (Kraken client)', () => {
   /** PixelXDimension and PixelYDimension of a JPEG's EXIF (the TIFF structure read by the edge's own IFD reader). */
   const exifPixelSize = (jpeg: Buffer): (number | undefined)[] => {
     const tiff = jpeg.subarray(jpeg.indexOf(Buffer.from('Exif\0\0', 'latin1')) + 6);
-    const le = tiff.toString('latin1', 0, 2) === 'II';
-    const ifd0 = readIfd(tiff, le, le ? tiff.readUInt32LE(4) : tiff.readUInt32BE(4));
-    const exif = readIfd(tiff, le, uintValue(tiff, le, ifd0.get(0x8769))!);
-    return [uintValue(tiff, le, exif.get(0xa002)), uintValue(tiff, le, exif.get(0xa003))];
+    const { le, entries } = exifIfdOf(tiff)!;
+    return [uintValue(tiff, le, entries.get(0xa002)), uintValue(tiff, le, entries.get(0xa003))];
   };
 
   it('preserve_meta keeps the date, copyright and geotag asked for and nothing else, lossless, lossy and converted', async () => {
