@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { pino, type Logger } from 'pino';
-import { infoRecordWriter } from '../../src/observe/logger.js';
+import { infoRecordWriter, isoTimeField } from '../../src/observe/logger.js';
 
 const LOGGER_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/observe/logger.js');
 
@@ -125,5 +125,14 @@ describe('the request line: written as pino writes it', () => {
     logger.level = 'info';
     write(records[0]!);
     assert.equal(lines.length, 1);
+  });
+});
+
+describe('the time of a log line', () => {
+  it("is pino's ISO time to the millisecond, across seconds, days and years, and when the clock steps back", () => {
+    const times = [0, 7, 99, 999, 1000, 1001, 59_999, 86_399_999, 86_400_000, Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1), Date.UTC(2027, 0, 1, 0, 0, 0, 10), Date.UTC(2026, 11, 1, 13, 5, 7, 42), Date.UTC(2026, 11, 1, 13, 5, 7, 42), Date.UTC(2026, 11, 1, 13, 5, 6, 900)];
+    let i = 0;
+    const field = isoTimeField(() => times[i]!);
+    for (; i < times.length; i++) assert.equal(field(), `,"time":"${new Date(times[i]!).toISOString()}"`, `at ${times[i]}`);
   });
 });
