@@ -23,7 +23,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { Pool } from 'undici';
 import { ensurePhotoCorpus } from '../scripts/photo-corpus.js';
-import { cpuMsOf, ROOT, startEdge, startOrigin } from './servers.js';
+import { ROOT, startEdge, startOrigin } from './servers.js';
+import { cpuMsOf } from './thread-cpu.js';
 
 const KEY = { api_key: 'bench-key-0001', api_secret: 'bench-secret-0123456789' };
 const CONCURRENCY = 4;

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Pool } from 'undici';
+import type { CpuByThread } from './thread-cpu.js';
 
 const run = promisify(execFile);
 
@@ -23,6 +24,8 @@ export interface LoadResult {
   errors: number;
   /** CPU time the server spent (all its threads), in ms, when measured */
   cpuMs?: number;
+  /** cpuMs by thread group, when measured */
+  cpuByThread?: CpuByThread;
 }
 
 export interface LoadOptions {

@@ -1,5 +1,6 @@
 /** docs/BENCHMARKS.md and its chart (docs/benchmarks.svg) from one run's results. */
-import type { ScenarioResult } from './scenarios.js';
+import type { ScenarioResult, Side } from './scenarios.js';
+import type { CpuByThread } from './thread-cpu.js';
 
 export interface Machine {
   date: string;
@@ -115,6 +116,32 @@ line with upstream timings, the rate limiter), which a static file does not do.
 ` : ''}`;
 }
 
+/** Where a small miss's CPU goes beyond sharp's, when the run split the CPU of both sides by thread. */
+function missGap(results: ScenarioResult[]): string {
+  const small = results.find((r) => r.id === 'small-misses');
+  const [edge, plain] = [small?.sides.find((s) => s.name === 'imgedge'), small?.sides.find((s) => s.name === 'sharp loop')];
+  if (!edge?.cpuByThread || !plain?.cpuByThread || edge.cpuMs === undefined || plain.cpuMs === undefined) return '';
+  const per = (side: Side, ms: number) => ms / side.requests;
+  const more = (f: (c: CpuByThread) => number) => (per(edge, f(edge.cpuByThread!)) - per(plain, f(plain.cpuByThread!))).toFixed(1);
+  return `
+## Reading the miss ratios
+
+On small misses the edge spent ${(per(edge, edge.cpuMs) - per(plain, plain.cpuMs)).toFixed(1)} ms more CPU a miss than the sharp loop in this run
+(${per(edge, edge.cpuMs).toFixed(1)} against ${per(plain, plain.cpuMs).toFixed(1)} ms): ${more((c) => c.libvipsMs)} ms of it in libvips' workers,
+${more((c) => c.eventLoopMs)} ms on the event loop and ${more((c) => c.otherMs)} ms on the other threads. Both cores are busy on both
+sides, so the rate follows the CPU a miss costs. The transform itself is the sharp loop's: the
+edge's own renderVariant called in the same loop used the same CPU, thread by thread, within
+the machine's noise (2026-12-01). What the edge adds is the server around it: on the event
+loop the request and its answer, the parameters and cache keys, the cache lookup (an open that
+fails) and write (open, write, close, rename: four trips to libuv's pool), the log line and the
+counters, spread thin and mostly in code V8 leaves unoptimised at 30–40 misses a second; on the
+other threads the pool's file work, the index thread's row and V8's compiler. Two experiments
+on 2026-12-01 (not part of this run) bound what is left to take: doing the cache's file work
+synchronously, with no trips to the pool, saved about 0.5 ms a miss; two minutes of warm-up
+instead of a few seconds did not lower the event loop's share.
+`;
+}
+
 export function markdown(results: ScenarioResult[], m: Machine): string {
   const unmet = results.filter((r) => r.target && !r.target.met);
   const setups = results.map((r) => `- **${r.title}**: ${r.setup}.${r.notes.map((n) => ` ${n}.`).join('')}`);
@@ -129,7 +156,7 @@ ratios hold even when the machine is shared. Do not edit by hand; rerun instead.
 ![req/s as a multiple of the baseline](benchmarks.svg)
 
 ${table(results)}
-${ceiling(results)}
+${ceiling(results)}${missGap(results)}
 ## What each scenario asks
 
 ${setups.join('\n')}

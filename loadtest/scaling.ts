@@ -9,7 +9,8 @@ import { freePort } from '../test/helpers/processes.js';
 import { makeTestCert, renderNginx, startNginx, type RunningNginx } from '../test/helpers/nginx.js';
 import { countedLoad, timedLoad, type LoadResult } from './drive.js';
 import { ACCEPT_WEBP, combine, type BenchContext, type ScenarioResult, type Side } from './scenarios.js';
-import { cpuMsOf, edgeConfig, startEdge, type Child } from './servers.js';
+import { edgeConfig, startEdge, type Child } from './servers.js';
+import { cpuMsOf } from './thread-cpu.js';
 
 interface Stack {
   name: string;

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { countedLoad, timedLoad, type LoadResult } from './drive.js';
 import type { FixtureSet } from './fixtures.js';
-import { cpuMsOf, edgeCounters, memoryOf, sharpEnv, startBareNode, startIpx, startStaticNginx, type Child, type CountingOrigin } from './servers.js';
+import { edgeCounters, memoryOf, sharpEnv, startBareNode, startIpx, startStaticNginx, type Child, type CountingOrigin } from './servers.js';
+import { cpuBetween, readThreadCpu, type CpuByThread } from './thread-cpu.js';
 import { zipfSequence, seededRandom } from './zipf.js';
 import { makeTestCert, renderNginx, startNginx } from '../test/helpers/nginx.js';
 import { freePort } from '../test/helpers/processes.js';
@@ -48,9 +49,13 @@ async function sideBySide(ctx: BenchContext, sides: { name: string; load: () => 
   const runs = new Map<string, LoadResult[]>(sides.map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const side of sides) {
-      const cpuBefore = side.pid === undefined ? 0 : await cpuMsOf(side.pid);
+      const cpuBefore = side.pid === undefined ? undefined : await readThreadCpu(side.pid);
       const result = await side.load();
-      if (side.pid !== undefined) result.cpuMs = (await cpuMsOf(side.pid)) - cpuBefore;
+      if (side.pid !== undefined) {
+        const cpuAfter = await readThreadCpu(side.pid);
+        result.cpuMs = cpuAfter.totalMs - cpuBefore!.totalMs;
+        result.cpuByThread = cpuBetween(cpuBefore!, cpuAfter);
+      }
       ctx.log(`  ${side.name}: ${Math.round(result.rps)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors`);
       runs.get(side.name)!.push(result);
     }
@@ -64,13 +69,23 @@ export function combine(name: string, results: LoadResult[]): Side {
   const seconds = results.reduce((n, r) => n + r.seconds, 0);
   const mean = (f: (r: LoadResult) => number) => results.reduce((n, r) => n + f(r), 0) / results.length;
   const cpuMs = results.every((r) => r.cpuMs !== undefined) ? results.reduce((n, r) => n + r.cpuMs!, 0) : undefined;
+  const split = results.every((r) => r.cpuByThread !== undefined) ? results.map((r) => r.cpuByThread!) : undefined;
+  const sum = (f: (c: CpuByThread) => number) => split!.reduce((n, c) => n + f(c), 0);
   return {
     name, requests, seconds, rps: requests / seconds, p50Ms: mean((r) => r.p50Ms), p99Ms: mean((r) => r.p99Ms), errors: results.reduce((n, r) => n + r.errors, 0),
     ...(cpuMs !== undefined ? { cpuMs } : {}),
+    ...(split ? { cpuByThread: { eventLoopMs: sum((c) => c.eventLoopMs), libvipsMs: sum((c) => c.libvipsMs), otherMs: sum((c) => c.otherMs) } } : {}),
   };
 }
 
 const ratio = (a: Side, b: Side) => a.rps / b.rps;
+
+/** CPU per request by thread group, side a against side b, as a report note (none unless both were split). */
+function cpuByThreadNote(a: Side, b: Side): string[] {
+  if (!a.cpuByThread || !b.cpuByThread) return [];
+  const pair = (f: (c: CpuByThread) => number) => `${(f(a.cpuByThread!) / a.requests).toFixed(1)} / ${(f(b.cpuByThread!) / b.requests).toFixed(1)} ms`;
+  return [`CPU per miss by thread, ${a.name} / ${b.name}: event loop ${pair((c) => c.eventLoopMs)}, libvips workers ${pair((c) => c.libvipsMs)}, other threads (libuv's pool, which also drives each pipeline and its encoder; V8; the cache index) ${pair((c) => c.otherMs)}`];
+}
 const kib = (b: Buffer) => (b.length / 1024).toFixed(0);
 
 /** GETs `paths` one by one; returns the bodies (the edge's own bytes for nginx to serve). */
@@ -264,6 +279,7 @@ export async function misses(ctx: BenchContext, edge: Child): Promise<ScenarioRe
       target: { text: '≥ 0.95 × sharp', value: `${r.toFixed(2)} ×`, met: r >= 0.95 },
       notes: [
         `CPU per request (all threads): imgedge ${cpuPerRequest(sides[0]!)}, sharp ${cpuPerRequest(sides[1]!)}, ipx ${cpuPerRequest(sides[2]!)}`,
+        ...cpuByThreadNote(sides[0]!, sides[1]!),
         `ipx: ${ratio(sides[2]!, sides[1]!).toFixed(2)} × sharp; it encodes with sharp's plain JPEG settings (no trellis quantisation), so its files are larger: w = 1000 at q80 is ${kib(theirs!)} KiB from ipx, ${kib(ours!)} KiB from the edge`,
       ],
     };
@@ -322,6 +338,7 @@ export async function smallMisses(ctx: BenchContext, edge: Child): Promise<Scena
     target: { text: '≥ 0.95 × sharp', value: `${r.toFixed(2)} ×`, met: r >= 0.95 },
     notes: [
       `CPU per request (all threads): imgedge ${cpu(sides[0]!)}, sharp ${cpu(sides[1]!)}; the load generator shares the two cores with the edge, not with the sharp loop`,
+      ...cpuByThreadNote(sides[0]!, sides[1]!),
     ],
   };
 }

@@ -173,13 +173,6 @@ function jemallocPath(): string | undefined {
   return undefined;
 }
 
-/** CPU time a process has used so far (user + system, all threads), in ms. */
-export async function cpuMsOf(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second here)
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 /** Resident set now and at its peak (VmHWM), in MiB. */
 export async function memoryOf(pid: number): Promise<{ rssMiB: number; peakMiB: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

@@ -1,0 +1,59 @@
+/**
+ * CPU time of a process split by thread, from /proc: its event loop (the main thread), libvips'
+ * workers, and the rest (libuv's pool, which also drives each sharp pipeline and its encoder;
+ * V8's compiler and collector; the cache index's thread). Read before and after a run, it shows
+ * where a miss's CPU goes, on the edge and on the sharp loop alike.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+
+/** CPU so far, in ms: the whole process (threads gone included) and two of its thread groups. */
+export interface ThreadCpu {
+  totalMs: number;
+  eventLoopMs: number;
+  /** per libvips worker thread, by thread id: these come and go */
+  libvips: Map<string, number>;
+}
+
+/** What a run cost between two readings, in ms. */
+export interface CpuByThread {
+  eventLoopMs: number;
+  libvipsMs: number;
+  /** the rest: libuv's pool, V8's threads, the index thread, and threads that ended meanwhile */
+  otherMs: number;
+}
+
+/** utime + stime of a /proc stat line (fields 14 and 15, clock ticks of 10 ms here), and its name. */
+function parseStat(line: string): { name: string; ms: number } {
+  const name = line.slice(line.indexOf('(') + 1, line.lastIndexOf(')'));
+  const fields = line.slice(line.lastIndexOf(')') + 2).split(' ');
+  return { name, ms: (Number(fields[11]) + Number(fields[12])) * 10 };
+}
+
+/** CPU time a process has used so far (user + system, all threads), in ms. */
+export async function cpuMsOf(pid: number): Promise<number> {
+  return parseStat(await readFile(`/proc/${pid}/stat`, 'utf8')).ms;
+}
+
+export async function readThreadCpu(pid: number): Promise<ThreadCpu> {
+  const totalMs = await cpuMsOf(pid);
+  let eventLoopMs = 0;
+  const libvips = new Map<string, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    let stat;
+    try {
+      stat = parseStat(await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+    } catch {
+      continue; // the thread ended while the list was read
+    }
+    if (tid === String(pid)) eventLoopMs = stat.ms;
+    else if (stat.name === 'libvips worker') libvips.set(tid, stat.ms);
+  }
+  return { totalMs, eventLoopMs, libvips };
+}
+
+export function cpuBetween(before: ThreadCpu, after: ThreadCpu): CpuByThread {
+  let libvipsMs = 0;
+  for (const [tid, ms] of after.libvips) libvipsMs += ms - (before.libvips.get(tid) ?? 0);
+  const eventLoopMs = after.eventLoopMs - before.eventLoopMs;
+  return { eventLoopMs, libvipsMs, otherMs: after.totalMs - before.totalMs - eventLoopMs - libvipsMs };
+}
