@@ -99,8 +99,8 @@ of its own; it left node:http less than a core and read this ceiling as 0.41 × 
 has read from 0.60 × to 0.81 × in runs on 2026-11-30 and 2026-12-01: both sides move with the machine's neighbours,
 so the ratio is read over interleaved rounds, and a change to the edge is judged against the
 previous edge side by side, not against an earlier report, or by instructions counted under
-callgrind, which the neighbours do not move (2026-12-01: 145 000 a hit on the edge's main thread,
-71 000 for the bare server).
+callgrind, which the neighbours do not move (2026-12-01: about 133 000 a hit on the edge's main
+thread, 71 000 for the bare server).
 The edge reaches ${(edge.rps / bare.rps).toFixed(2)} × that ceiling on the hot hit${edge.cpuMs !== undefined && bare.cpuMs !== undefined ? `, at ${((1000 * edge.cpuMs) / edge.requests).toFixed(0)} µs of CPU a hit against ${((1000 * bare.cpuMs) / bare.requests).toFixed(0)} µs` : ''}.
 What a hit does beyond the bare server, as a perf profile of the hot hit showed it on
 2026-12-01 (this run does not profile): the request's JSON log line and its write, the 'close'
@@ -130,8 +130,10 @@ On small misses the edge spent ${(per(edge, edge.cpuMs) - per(plain, plain.cpuMs
 (${per(edge, edge.cpuMs).toFixed(1)} against ${per(plain, plain.cpuMs).toFixed(1)} ms): ${more((c) => c.libvipsMs)} ms of it in libvips' workers,
 ${more((c) => c.eventLoopMs)} ms on the event loop and ${more((c) => c.otherMs)} ms on the other threads. Both cores are busy on both
 sides, so the rate follows the CPU a miss costs. The transform itself is the sharp loop's: the
-edge's own renderVariant called in the same loop used the same CPU, thread by thread, within
-the machine's noise (2026-12-01). What the edge adds is the server around it: on the event
+edge's own renderVariant, called in the same loop, used the same CPU as the sharp loop (53.0
+against 54.6 ms a miss over three alternating pairs on 2026-12-01), so what libvips' workers
+show here is the machine's noise or the server's threads sharing the cores and their caches.
+What the edge adds is the server around the transform: on the event
 loop the request and its answer, the parameters and cache keys, the cache lookup (an open that
 fails) and write (open, write, close, rename: four trips to libuv's pool), the log line and the
 counters, spread thin and mostly in code V8 leaves unoptimised at 30–40 misses a second; on the

@@ -190,7 +190,7 @@ export async function hotSet(ctx: BenchContext, edge: Child, variants: string[],
       target: { text: '≥ 0.80 × nginx (hot-hit target)', value: `${r.toFixed(2)} ×`, met: r >= 0.8 },
     };
   } finally {
-    await nginx.stop();
+    await Promise.all([nginx.stop(), front?.stop()]);
   }
 }
 
