@@ -86,6 +86,7 @@ function cpuByThreadNote(a: Side, b: Side): string[] {
   const pair = (f: (c: CpuByThread) => number) => `${(f(a.cpuByThread!) / a.requests).toFixed(1)} / ${(f(b.cpuByThread!) / b.requests).toFixed(1)} ms`;
   return [`CPU per miss by thread, ${a.name} / ${b.name}: event loop ${pair((c) => c.eventLoopMs)}, libvips workers ${pair((c) => c.libvipsMs)}, other threads (libuv's pool, which also drives each pipeline and its encoder; V8; the cache index) ${pair((c) => c.otherMs)}`];
 }
+
 const kib = (b: Buffer) => (b.length / 1024).toFixed(0);
 
 /** GETs `paths` one by one; returns the bodies (the edge's own bytes for nginx to serve). */
