@@ -41,6 +41,7 @@ function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void 
   set('cache', 'dir', env.IMGEDGE_CACHE_DIR ? path.resolve(env.IMGEDGE_CACHE_DIR) : undefined);
   set('cache', 'maxBytes', int('IMGEDGE_CACHE_MAX_BYTES'));
   set('log', 'level', env.IMGEDGE_LOG_LEVEL || undefined);
+  set('limits', 'transformConcurrency', int('IMGEDGE_TRANSFORM_CONCURRENCY'));
   set('purge', 'token', env.IMGEDGE_PURGE_TOKEN || undefined);
   set('admin', 'token', env.IMGEDGE_ADMIN_TOKEN || undefined);
   set('redis', 'url', env.IMGEDGE_REDIS_URL || undefined);

@@ -23,6 +23,7 @@ test('env variables override the config for the default site', async () => {
     IMGEDGE_CACHE_MAX_BYTES: '12345',
     IMGEDGE_TTL: '60',
     IMGEDGE_LOG_LEVEL: 'warn',
+    IMGEDGE_TRANSFORM_CONCURRENCY: '2',
   });
   assert.equal(cfg.server.port, 9191);
   assert.equal(cfg.server.host, '127.0.0.2');
@@ -31,6 +32,11 @@ test('env variables override the config for the default site', async () => {
   assert.equal(cfg.cache.dir, '/tmp/imgedge-x');
   assert.equal(cfg.cache.maxBytes, 12345);
   assert.equal(cfg.log.level, 'warn');
+  assert.equal(cfg.limits.transformConcurrency, 2);
+  assert.equal((await loadConfig({})).limits.transformConcurrency, undefined, 'unset: 2 × cores, chosen at start');
+  for (const bad of ['0', 'two']) {
+    await assert.rejects(loadConfig({ IMGEDGE_TRANSFORM_CONCURRENCY: bad }), (err: unknown) => err instanceof ConfigError && /IMGEDGE_TRANSFORM_CONCURRENCY|transformConcurrency/.test(err.problems.join('\n')), bad);
+  }
 });
 
 test('env variables set the optimization API: its address, keys, S3 endpoint and allowed networks', async () => {

@@ -470,6 +470,11 @@ describe('deploy/imgedge@.service', () => {
     assert.match(unit, /^CacheDirectory=imgedge\/%i$/m);
     assert.match(unit, /^RequiresMountsFor=\/var\/cache\/imgedge$/m);
     assert.match(unit, new RegExp(`^Environment=UV_THREADPOOL_SIZE=${env.UV_THREADPOOL_SIZE}$`, 'm'), 'env.example and the unit agree');
+    assert.match(unit, new RegExp(`^Environment=IMGEDGE_TRANSFORM_CONCURRENCY=${env.IMGEDGE_TRANSFORM_CONCURRENCY}$`, 'm'), 'env.example and the unit agree');
+    // One process per core: 2 transforms each keeps the machine at 2 per core, what one process
+    // alone runs; the pool holds them, one background encode and 4 threads for cache I/O.
+    assert.equal(config.limits.transformConcurrency, 2);
+    assert.equal(Number(env.UV_THREADPOOL_SIZE), config.limits.transformConcurrency + 1 + 4);
     // TimeoutStopSec leaves the graceful stop its time, with room to close Redis and the cache.
     const stopSec = Number(/^TimeoutStopSec=(\d+)$/m.exec(unit)?.[1]);
     assert.ok(stopSec * 1000 >= config.server.shutdownTimeoutMs + 10_000, `TimeoutStopSec=${stopSec}`);
@@ -477,9 +482,10 @@ describe('deploy/imgedge@.service', () => {
 
   test('the unit’s environment: jemalloc is loaded, the edge serves, and SIGTERM finishes an in-flight miss and its cache write', async (t) => {
     const unit = await readFile(UNIT, 'utf8');
-    // The instance's own port and folder (IMGEDGE_*) come from the test's config instead.
-    const env = Object.fromEntries([...unit.matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].filter((m) => !m[1]!.startsWith('IMGEDGE_')).map((m) => [m[1]!, m[2]!]));
-    assert.equal(env.UV_THREADPOOL_SIZE, '9');
+    // The instance's own port and folder come from the test's config instead.
+    const env = Object.fromEntries([...unit.matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].filter((m) => m[1] !== 'IMGEDGE_PORT' && m[1] !== 'IMGEDGE_CACHE_DIR').map((m) => [m[1]!, m[2]!]));
+    assert.equal(env.UV_THREADPOOL_SIZE, '7');
+    assert.equal(env.IMGEDGE_TRANSFORM_CONCURRENCY, '2');
     assert.ok(env.LD_PRELOAD, 'the unit preloads jemalloc');
     if (!existsSync(env.LD_PRELOAD)) {
       const reason = `${env.LD_PRELOAD} is missing: apt-get install -y libjemalloc2`;
