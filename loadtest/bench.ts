@@ -103,7 +103,7 @@ async function measureOnly(ctx: BenchContext, ids: string[], variants: string[])
   if (ids.includes('small-misses')) {
     await withEdge(ctx, path.join(ctx.workDir, 'cache'), HOT_TIER, 'edge-hot', async (edge) => fresh.push(await smallMisses(ctx, edge)));
   }
-  if (ids.includes('scaling')) fresh.push(...(await scaling(ctx, variants, HOT_TIER, [path.join(ctx.workDir, 'scaling-a'), path.join(ctx.workDir, 'scaling-b')])));
+  if (ids.includes('scaling')) fresh.push(...(await scaling(ctx, variants, HOT_TIER, path.join(ctx.workDir, 'scaling'))));
   const m = await machine(ctx.seconds, ctx.rounds);
   const last = JSON.parse(await readFile(RESULTS_JSON, 'utf8')) as { machine: Machine; results: ScenarioResult[] };
   const results = [...last.results];
@@ -185,7 +185,7 @@ async function main(): Promise<void> {
     await withEdge(ctx, cacheDir, small, 'edge-disk', async (edge) => {
       results.splice(2, 0, await diskHits(ctx, edge, variants, small, setBytes));
     });
-    results.push(...(await scaling(ctx, variants, HOT_TIER, [path.join(workDir, 'scaling-a'), path.join(workDir, 'scaling-b')])));
+    results.push(...(await scaling(ctx, variants, HOT_TIER, path.join(workDir, 'scaling'))));
     await withEdge(ctx, path.join(workDir, 'cache-big'), 64 * MiB, 'edge-big', async (edge) => {
       results.push(await bigMisses(ctx, edge, 'jemalloc'));
     });
