@@ -54,7 +54,7 @@ function version(cmd: string, args: string[], pattern: RegExp): string {
 async function machine(seconds: number, rounds: number): Promise<Machine> {
   return {
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
-    commit: version('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], /(\w+)/),
+    commit: version('git', ['-C', ROOT, 'describe', '--always', '--dirty'], /(\S+)/),
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
     memoryGiB: Math.round(os.totalmem() / 1024 ** 3),

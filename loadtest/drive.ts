@@ -26,6 +26,8 @@ export interface LoadResult {
   cpuMs?: number;
   /** cpuMs by thread group, when measured */
   cpuByThread?: CpuByThread;
+  /** the requests cpuMs covers, when not `requests`: the server's own count of the work it finished in the window */
+  cpuRequests?: number;
 }
 
 export interface LoadOptions {

@@ -121,26 +121,28 @@ function missGap(results: ScenarioResult[]): string {
   const small = results.find((r) => r.id === 'small-misses');
   const [edge, plain] = [small?.sides.find((s) => s.name === 'imgedge'), small?.sides.find((s) => s.name === 'sharp loop')];
   if (!edge?.cpuByThread || !plain?.cpuByThread || edge.cpuMs === undefined || plain.cpuMs === undefined) return '';
-  const per = (side: Side, ms: number) => ms / side.requests;
+  // per miss the CPU window covers (LoadResult.cpuRequests: the edge's own count, in-flight misses included)
+  const per = (side: Side, ms: number) => ms / (side.cpuRequests ?? side.requests);
   const more = (f: (c: CpuByThread) => number) => (per(edge, f(edge.cpuByThread!)) - per(plain, f(plain.cpuByThread!))).toFixed(1);
   return `
 ## Reading the miss ratios
 
 On small misses the edge spent ${(per(edge, edge.cpuMs) - per(plain, plain.cpuMs)).toFixed(1)} ms more CPU a miss than the sharp loop in this run
 (${per(edge, edge.cpuMs).toFixed(1)} against ${per(plain, plain.cpuMs).toFixed(1)} ms): ${more((c) => c.libvipsMs)} ms of it in libvips' workers,
-${more((c) => c.eventLoopMs)} ms on the event loop and ${more((c) => c.otherMs)} ms on the other threads. Both cores are busy on both
-sides, so the rate follows the CPU a miss costs. The transform itself is the sharp loop's: the
-edge's own renderVariant, called in the same loop, used the same CPU as the sharp loop (53.0
-against 54.6 ms a miss over three alternating pairs on 2026-12-01), so what libvips' workers
-show here is the machine's noise or the server's threads sharing the cores and their caches.
-What the edge adds is the server around the transform: on the event
-loop the request and its answer, the parameters and cache keys, the cache lookup (an open that
-fails) and write (open, write, close, rename: four trips to libuv's pool), the log line and the
-counters, spread thin and mostly in code V8 leaves unoptimised at 30–40 misses a second; on the
-other threads the pool's file work, the index thread's row and V8's compiler. Two experiments
-on 2026-12-01 (not part of this run) bound what is left to take: doing the cache's file work
-synchronously, with no trips to the pool, saved about 0.5 ms a miss; two minutes of warm-up
-instead of a few seconds did not lower the event loop's share.
+${more((c) => c.eventLoopMs)} ms on the event loop and ${more((c) => c.otherMs)} ms on the other threads. The cores are busy on
+both sides, so the rate follows the CPU a miss costs. Measured apart on 2026-12-01 (not in this
+run): the edge's own renderVariant, called in the sharp loop's place, used the same CPU as the
+sharp loop (53.0 against 54.6 ms a miss over three alternating pairs), so a difference in
+libvips' workers here is not the transform's own work but the machine's noise or the server's
+threads sharing the cores and their caches. What the edge adds is the server around the
+transform: on the event loop the request and its answer, the parameters and cache keys, the
+cache lookup (an open that fails) and write (open, write, close, rename: four trips to libuv's
+pool), the log line and the counters, spread thin (a profile on 2026-12-01 found most of it in
+V8's baseline tier, at 30–40 misses a second); on the other threads the pool's file work, the
+index thread's row and V8's compiler. Two experiments on 2026-12-01 measured what part of it can
+be taken out: doing the cache's file work synchronously, with no trips to the pool, saved about
+0.5 ms a miss; two minutes of warm-up instead of a few seconds did not lower the event loop's
+share.
 `;
 }
 

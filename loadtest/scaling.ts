@@ -73,8 +73,8 @@ export async function scaling(ctx: BenchContext, variants: string[], memoryBytes
       for (let i = 0; i < count; i++) {
         const config = edgeConfig({ origin: ctx.origin.url, cacheDir: path.join(cacheDir, `${count}-${i}`), port: await freePort(), memoryBytes });
         members.push(await startEdge(config, ctx.workDir, path.join(ctx.workDir, `scaling-edge-${count}-${i}.log`), env));
+        edges.push(members.at(-1)!); // stopped in `finally` even if a later start fails
       }
-      edges.push(...members);
       const stack = await startStack(ctx, members, name);
       if (!stack) return [];
       stacks.push(stack);

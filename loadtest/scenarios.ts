@@ -44,18 +44,30 @@ export interface BenchContext {
   log(line: string): void;
 }
 
-/** Runs each side `rounds` times, interleaved (A B A B), and sums them, so drift hits both alike. */
-async function sideBySide(ctx: BenchContext, sides: { name: string; load: () => Promise<LoadResult>; pid?: number }[], rounds = ctx.rounds): Promise<Side[]> {
+/** How long misses still in flight when the load generator stops take to finish, at most. */
+const IN_FLIGHT_SETTLE_MS = 1000;
+
+/**
+ * Runs each side `rounds` times, interleaved (A B A B), and sums them, so drift hits both alike.
+ * A side with `finished` (the server's own count of the work it has finished) has its CPU read
+ * once the work still in flight when the load stops is done, and divided by that count: wrk stops
+ * with misses in flight, whose CPU would otherwise land in this side's window uncounted and the
+ * rest of it in the next side's.
+ */
+async function sideBySide(ctx: BenchContext, sides: { name: string; load: () => Promise<LoadResult>; pid?: number; finished?: () => Promise<number> }[], rounds = ctx.rounds): Promise<Side[]> {
   const runs = new Map<string, LoadResult[]>(sides.map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const side of sides) {
+      const finishedBefore = side.finished ? await side.finished() : 0;
       const cpuBefore = side.pid === undefined ? undefined : await readThreadCpu(side.pid);
       const result = await side.load();
+      if (side.finished) await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_SETTLE_MS));
       if (side.pid !== undefined) {
         const cpuAfter = await readThreadCpu(side.pid);
         result.cpuMs = cpuAfter.totalMs - cpuBefore!.totalMs;
         result.cpuByThread = cpuBetween(cpuBefore!, cpuAfter);
       }
+      if (side.finished) result.cpuRequests = (await side.finished()) - finishedBefore;
       ctx.log(`  ${side.name}: ${Math.round(result.rps)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors`);
       runs.get(side.name)!.push(result);
     }
@@ -70,21 +82,29 @@ export function combine(name: string, results: LoadResult[]): Side {
   const mean = (f: (r: LoadResult) => number) => results.reduce((n, r) => n + f(r), 0) / results.length;
   const cpuMs = results.every((r) => r.cpuMs !== undefined) ? results.reduce((n, r) => n + r.cpuMs!, 0) : undefined;
   const split = results.every((r) => r.cpuByThread !== undefined) ? results.map((r) => r.cpuByThread!) : undefined;
+  const cpuRequests = results.every((r) => r.cpuRequests !== undefined) ? results.reduce((n, r) => n + r.cpuRequests!, 0) : undefined;
   const sum = (f: (c: CpuByThread) => number) => split!.reduce((n, c) => n + f(c), 0);
   return {
     name, requests, seconds, rps: requests / seconds, p50Ms: mean((r) => r.p50Ms), p99Ms: mean((r) => r.p99Ms), errors: results.reduce((n, r) => n + r.errors, 0),
     ...(cpuMs !== undefined ? { cpuMs } : {}),
+    ...(cpuRequests !== undefined ? { cpuRequests } : {}),
     ...(split ? { cpuByThread: { eventLoopMs: sum((c) => c.eventLoopMs), libvipsMs: sum((c) => c.libvipsMs), otherMs: sum((c) => c.otherMs) } } : {}),
   };
 }
 
 const ratio = (a: Side, b: Side) => a.rps / b.rps;
 
+/** CPU ms per request of a side that was measured (see LoadResult.cpuRequests). */
+export const cpuPerRequest = (side: Side, ms = side.cpuMs!) => ms / (side.cpuRequests ?? side.requests);
+
+/** The edge's own count of the transforms it has finished (its transform-time histogram's count). */
+const transformsFinished = (edge: Child) => async () => (await edgeCounters(edge.url)).get('imgedge_transform_seconds_count') ?? 0;
+
 /** CPU per request by thread group, side a against side b, as a report note (none unless both were split). */
 function cpuByThreadNote(a: Side, b: Side): string[] {
   if (!a.cpuByThread || !b.cpuByThread) return [];
-  const pair = (f: (c: CpuByThread) => number) => `${(f(a.cpuByThread!) / a.requests).toFixed(1)} / ${(f(b.cpuByThread!) / b.requests).toFixed(1)} ms`;
-  return [`CPU per miss by thread, ${a.name} / ${b.name}: event loop ${pair((c) => c.eventLoopMs)}, libvips workers ${pair((c) => c.libvipsMs)}, other threads (libuv's pool, which also drives each pipeline and its encoder; V8; the cache index) ${pair((c) => c.otherMs)}`];
+  const pair = (f: (c: CpuByThread) => number) => `${cpuPerRequest(a, f(a.cpuByThread!)).toFixed(1)} / ${cpuPerRequest(b, f(b.cpuByThread!)).toFixed(1)} ms`;
+  return [`CPU per miss by thread, ${a.name} / ${b.name}: event loop ${pair((c) => c.eventLoopMs)}, libvips workers ${pair((c) => c.libvipsMs)}, other threads (libuv's pool, which also drives each pipeline and its encoder; V8; the cache index; threads that ended in the window) ${pair((c) => c.otherMs)}`];
 }
 
 const kib = (b: Buffer) => (b.length / 1024).toFixed(0);
@@ -251,6 +271,7 @@ export async function misses(ctx: BenchContext, edge: Child): Promise<ScenarioRe
       {
         name: 'imgedge',
         pid: edge.pid,
+        finished: transformsFinished(edge),
         load: () => timedLoad({ baseUrl: edge.url, paths: next('edge').map((j) => `/miss/${j.source}.jpg?w=${j.width}&fm=jpg&q=80`), connections: concurrency, seconds }),
       },
       {
@@ -269,7 +290,7 @@ export async function misses(ctx: BenchContext, edge: Child): Promise<ScenarioRe
         load: () => timedLoad({ baseUrl: ipx.url, paths: next('ipx').map((j) => `/w_${j.width},f_jpeg,q_80/miss/${j.source}.jpg`), connections: concurrency, seconds }),
       },
     ], rounds);
-    const cpuPerRequest = (side: Side) => (side.cpuMs === undefined ? 'not measured' : `${(side.cpuMs / side.requests).toFixed(0)} ms`);
+    const cpu = (side: Side) => (side.cpuMs === undefined ? 'not measured' : `${cpuPerRequest(side).toFixed(0)} ms`);
     const r = ratio(sides[0]!, sides[1]!);
     // What the encoder settings buy: one and the same variant from each.
     const [ours] = await fetchAll(edge.url, ['/miss/0.jpg?w=1000&fm=jpg&q=80'], {});
@@ -279,7 +300,7 @@ export async function misses(ctx: BenchContext, edge: Child): Promise<ScenarioRe
       setup: `w = 600…1799 of four 2725×2225 JPEGs → JPEG q80, every request distinct, ${concurrency} at a time (the edge transforms 2 per core), the three sides in turn ${rounds} × ${seconds} s`,
       target: { text: '≥ 0.95 × sharp', value: `${r.toFixed(2)} ×`, met: r >= 0.95 },
       notes: [
-        `CPU per request (all threads): imgedge ${cpuPerRequest(sides[0]!)}, sharp ${cpuPerRequest(sides[1]!)}, ipx ${cpuPerRequest(sides[2]!)}`,
+        `CPU per request (all threads): imgedge ${cpu(sides[0]!)}, sharp ${cpu(sides[1]!)}, ipx ${cpu(sides[2]!)} (ipx's window also holds part of the misses in flight when its load stops)`,
         ...cpuByThreadNote(sides[0]!, sides[1]!),
         `ipx: ${ratio(sides[2]!, sides[1]!).toFixed(2)} × sharp; it encodes with sharp's plain JPEG settings (no trellis quantisation), so its files are larger: w = 1000 at q80 is ${kib(theirs!)} KiB from ipx, ${kib(ours!)} KiB from the edge`,
       ],
@@ -318,6 +339,7 @@ export async function smallMisses(ctx: BenchContext, edge: Child): Promise<Scena
     {
       name: 'imgedge',
       pid: edge.pid,
+      finished: transformsFinished(edge),
       load: () => timedLoad({ baseUrl: edge.url, paths: jobs('edge').map((j) => `/miss/${j.source}.jpg?w=${j.width}&fm=webp&q=${j.quality}`), connections: concurrency, seconds }),
     },
     {
@@ -332,7 +354,7 @@ export async function smallMisses(ctx: BenchContext, edge: Child): Promise<Scena
     },
   ], rounds);
   const r = ratio(sides[0]!, sides[1]!);
-  const cpu = (side: Side) => (side.cpuMs === undefined ? 'not measured' : `${(side.cpuMs / side.requests).toFixed(1)} ms`);
+  const cpu = (side: Side) => (side.cpuMs === undefined ? 'not measured' : `${cpuPerRequest(side).toFixed(1)} ms`);
   return {
     id: 'small-misses', title: 'Misses at small outputs', sides,
     setup: `w = 500…559 of four 2725×2225 JPEGs → WebP q75 (a quality per round), every request distinct, ${concurrency} at a time, the sides in turn ${rounds} × ${seconds} s`,

@@ -8,7 +8,7 @@ import type { PurgeEpoch } from '../purge/epoch.js';
 import type { NodePresence, PurgeBus } from '../purge/types.js';
 import type { Config } from '../config/schema.js';
 import { infoRecordWriter, type Logger } from '../observe/logger.js';
-import { BackgroundQueue } from '../transform/background-queue.js';
+import { BackgroundQueue, foregroundLimitFor } from '../transform/background-queue.js';
 import { TransformLimiter } from '../transform/limiter.js';
 import { EdgeMetrics } from '../observe/metrics.js';
 import { isRasterImagePath, isSvgPath } from '../origin/mime.js';
@@ -77,7 +77,7 @@ export function createEdgeServer(
     maxQueued: config.limits.backgroundQueueLength,
     concurrency: 1,
     // Background work starts only while a core is left over for requests.
-    foregroundLimit: Math.max(1, availableParallelism() - 1),
+    foregroundLimit: foregroundLimitFor(limiter.concurrency, availableParallelism()),
     onError: (key, err) => logger.warn({ err, key }, 'background encode failed'),
   });
   const metrics = new EdgeMetrics(cache, background, bus);

@@ -14,6 +14,15 @@ export interface BackgroundQueueOptions {
 
 export type EnqueueResult = 'queued' | 'duplicate' | 'full';
 
+/**
+ * The foregroundLimit that leaves a core free for requests, out of this process's share of the
+ * machine: its transforms run 2 per core, so `transformConcurrency` / 2 cores (all of them for one
+ * process alone; one when the machine runs a process per core with 2 transforms each).
+ */
+export function foregroundLimitFor(transformConcurrency: number, cores: number): number {
+  return Math.max(1, Math.min(cores, Math.ceil(transformConcurrency / 2)) - 1);
+}
+
 export class BackgroundQueue {
   private readonly waiting = new Map<string, () => Promise<void>>();
   private readonly running = new Set<string>();

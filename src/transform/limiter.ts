@@ -9,7 +9,8 @@ export class TransformLimiter {
   private readonly waiting: Array<() => void> = [];
 
   constructor(
-    private readonly concurrency: number,
+    /** transforms at once */
+    readonly concurrency: number,
     private readonly maxWaiting: number,
   ) {}
 

@@ -69,6 +69,5 @@ describe('load-test report', () => {
     const cpu = cpuBetween(before, after);
     assert.ok(cpu.eventLoopMs >= 250 && cpu.eventLoopMs < 1000, `event loop ${cpu.eventLoopMs} ms`);
     assert.ok(cpu.libvipsMs >= 50, `libvips ${cpu.libvipsMs} ms`);
-    assert.equal(cpu.eventLoopMs + cpu.libvipsMs + cpu.otherMs, after.totalMs - before.totalMs);
   });
 });
