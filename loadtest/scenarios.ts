@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { countedLoad, timedLoad, type LoadResult } from './drive.js';
 import type { FixtureSet } from './fixtures.js';
 import { edgeCounters, memoryOf, sharpEnv, startBareNode, startIpx, startStaticNginx, type Child, type CountingOrigin } from './servers.js';
-import { cpuBetween, readThreadCpu, type CpuByThread } from './thread-cpu.js';
+import { cpuBetween, trackThreadCpu, type CpuByThread } from './thread-cpu.js';
 import { zipfSequence, seededRandom } from './zipf.js';
 import { makeTestCert, renderNginx, startNginx } from '../test/helpers/nginx.js';
 import { freePort } from '../test/helpers/processes.js';
@@ -59,13 +59,13 @@ async function sideBySide(ctx: BenchContext, sides: { name: string; load: () => 
   for (let r = 0; r < rounds; r++) {
     for (const side of sides) {
       const finishedBefore = side.finished ? await side.finished() : 0;
-      const cpuBefore = side.pid === undefined ? undefined : await readThreadCpu(side.pid);
+      const cpu = side.pid === undefined ? undefined : await trackThreadCpu(side.pid);
       const result = await side.load();
       if (side.finished) await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_SETTLE_MS));
-      if (side.pid !== undefined) {
-        const cpuAfter = await readThreadCpu(side.pid);
-        result.cpuMs = cpuAfter.totalMs - cpuBefore!.totalMs;
-        result.cpuByThread = cpuBetween(cpuBefore!, cpuAfter);
+      if (cpu) {
+        const cpuAfter = await cpu.stop();
+        result.cpuMs = cpuAfter.totalMs - cpu.before.totalMs;
+        result.cpuByThread = cpuBetween(cpu.before, cpuAfter);
       }
       if (side.finished) result.cpuRequests = (await side.finished()) - finishedBefore;
       ctx.log(`  ${side.name}: ${Math.round(result.rps)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors`);
@@ -104,7 +104,7 @@ const transformsFinished = (edge: Child) => async () => (await edgeCounters(edge
 function cpuByThreadNote(a: Side, b: Side): string[] {
   if (!a.cpuByThread || !b.cpuByThread) return [];
   const pair = (f: (c: CpuByThread) => number) => `${cpuPerRequest(a, f(a.cpuByThread!)).toFixed(1)} / ${cpuPerRequest(b, f(b.cpuByThread!)).toFixed(1)} ms`;
-  return [`CPU per miss by thread, ${a.name} / ${b.name}: event loop ${pair((c) => c.eventLoopMs)}, libvips workers ${pair((c) => c.libvipsMs)}, other threads (libuv's pool, which also drives each pipeline and its encoder; V8; the cache index; threads that ended in the window) ${pair((c) => c.otherMs)}`];
+  return [`CPU per miss by thread, ${a.name} / ${b.name}: event loop ${pair((c) => c.eventLoopMs)}, libvips workers ${pair((c) => c.libvipsMs)}, other threads (libuv's pool, which also drives each pipeline and its encoder; V8; the cache index) ${pair((c) => c.otherMs)}`];
 }
 
 const kib = (b: Buffer) => (b.length / 1024).toFixed(0);

@@ -18,7 +18,7 @@ export interface ThreadCpu {
 export interface CpuByThread {
   eventLoopMs: number;
   libvipsMs: number;
-  /** the rest: libuv's pool, V8's threads, the index thread, and threads that ended meanwhile */
+  /** the rest: libuv's pool, V8's threads, the index thread, and threads other than libvips' that ended meanwhile */
   otherMs: number;
 }
 
@@ -49,6 +49,32 @@ export async function readThreadCpu(pid: number): Promise<ThreadCpu> {
     else if (stat.name === 'libvips worker') libvips.set(tid, stat.ms);
   }
   return { totalMs, eventLoopMs, libvips };
+}
+
+/**
+ * Reads a process's threads every `everyMs` until stopped, so that a libvips worker that ends
+ * keeps its CPU: libvips retires workers idle for half a second or more, and such a worker did
+ * its last work before the last reading. Answers the readings at the start and at the stop.
+ */
+export async function trackThreadCpu(pid: number, everyMs = 200): Promise<{ before: ThreadCpu; stop(): Promise<ThreadCpu> }> {
+  const before = await readThreadCpu(pid);
+  const seen = new Map(before.libvips);
+  let reading: Promise<void> = Promise.resolve();
+  const read = () => (reading = reading.then(async () => {
+    const now = await readThreadCpu(pid).catch(() => undefined);
+    if (now) for (const [tid, ms] of now.libvips) seen.set(tid, ms);
+  }));
+  const timer = setInterval(read, everyMs);
+  return {
+    before,
+    async stop() {
+      clearInterval(timer);
+      await reading;
+      const after = await readThreadCpu(pid);
+      for (const [tid, ms] of after.libvips) seen.set(tid, ms);
+      return { ...after, libvips: seen };
+    },
+  };
 }
 
 export function cpuBetween(before: ThreadCpu, after: ThreadCpu): CpuByThread {
