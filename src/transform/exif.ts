@@ -121,9 +121,9 @@ function fieldText(b: Buffer, le: boolean, e: IfdEntry): string | undefined {
 }
 
 /** The fields of the IFD at `at` that `names` names, by name; undefined when none is there. */
-function namedFields(b: Buffer, le: boolean, at: number, names: Map<number, string>): Record<string, string> | undefined {
+function namedFields(b: Buffer, le: boolean, ifd: Map<number, IfdEntry>, names: Map<number, string>): Record<string, string> | undefined {
   const out: Record<string, string> = {};
-  for (const [tag, e] of readIfd(b, le, at)) {
+  for (const [tag, e] of ifd) {
     const name = names.get(tag);
     const text = name && fieldText(b, le, e);
     if (name && text) out[name] = text;
@@ -153,20 +153,19 @@ export function readIfd0Facts(b: Buffer, le: boolean, ifd0: Map<number, IfdEntry
   const exifAt = uintValue(b, le, ifd0.get(TAG_EXIF_IFD));
   const gpsAt = uintValue(b, le, ifd0.get(TAG_GPS_IFD));
   const dateTime = guarded(() => textValue(b, ifd0.get(TAG_DATE_TIME)));
-  const exifDates = exifAt === undefined ? undefined : guarded(() => namedFields(b, le, exifAt, EXIF_DATES));
+  const exifDates = exifAt === undefined ? undefined : guarded(() => namedFields(b, le, readIfd(b, le, exifAt), EXIF_DATES));
   if (dateTime !== undefined || exifDates) h.dates = { ...(dateTime !== undefined ? { IFD0: { DateTime: dateTime } } : {}), ...(exifDates ? { IFD2: exifDates } : {}) };
   const gps = gpsAt === undefined ? undefined : guarded(() => gpsFields(b, le, gpsAt));
   if (gps) h.geotag = { IFD3: gps };
 }
 
+const GPS_FIELDS_WITHOUT_ALTITUDE = new Map([...GPS_FIELDS].filter(([, name]) => name !== 'GPSAltitude'));
+
 /** The geotag's fields; an altitude below sea level is left out, as it would be written as above. */
 function gpsFields(b: Buffer, le: boolean, at: number): Record<string, string> | undefined {
-  const fields = namedFields(b, le, at, GPS_FIELDS);
-  if (fields?.GPSAltitude !== undefined && uintValue(b, le, readIfd(b, le, at).get(GPS_ALTITUDE_REF)) === 1) {
-    delete fields.GPSAltitude;
-    return Object.keys(fields).length > 0 ? fields : undefined;
-  }
-  return fields;
+  const ifd = readIfd(b, le, at);
+  const belowSeaLevel = uintValue(b, le, ifd.get(GPS_ALTITUDE_REF)) === 1;
+  return namedFields(b, le, ifd, belowSeaLevel ? GPS_FIELDS_WITHOUT_ALTITUDE : GPS_FIELDS);
 }
 
 /** The EXIF fields an output carries: those of the source the policy keeps, merged by IFD; undefined for none. */
