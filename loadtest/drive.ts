@@ -28,6 +28,8 @@ export interface LoadResult {
   cpuByThread?: CpuByThread;
   /** the requests cpuMs covers, when not `requests`: the server's own count of the work it finished in the window */
   cpuRequests?: number;
+  /** shares of the machine's cores over the timed window: busy (any process) and stolen by the hypervisor */
+  machine?: { busy: number; steal: number };
 }
 
 export interface LoadOptions {

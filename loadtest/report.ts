@@ -129,8 +129,7 @@ function missGap(results: ScenarioResult[]): string {
 
 On small misses the edge spent ${(per(edge, edge.cpuMs) - per(plain, plain.cpuMs)).toFixed(1)} ms more CPU a miss than the sharp loop in this run
 (${per(edge, edge.cpuMs).toFixed(1)} against ${per(plain, plain.cpuMs).toFixed(1)} ms): ${more((c) => c.libvipsMs)} ms of it in libvips' workers,
-${more((c) => c.eventLoopMs)} ms on the event loop and ${more((c) => c.otherMs)} ms on the other threads. The cores are busy on
-both sides, so the rate follows the CPU a miss costs. Measured apart on 2026-12-01 (not in this
+${more((c) => c.eventLoopMs)} ms on the event loop and ${more((c) => c.otherMs)} ms on the other threads. ${busyReading(edge, plain)}Measured apart on 2026-12-01 (not in this
 run): the edge's own renderVariant, called in the sharp loop's place, used the same CPU as the
 sharp loop (53.0 against 54.6 ms a miss over three alternating pairs), so a difference in
 libvips' workers here is not the transform's own work but the machine's noise or the server's
@@ -142,8 +141,20 @@ V8's baseline tier, at 30–40 misses a second); on the other threads the pool's
 index thread's row and V8's compiler. Two experiments on 2026-12-01 measured what part of it can
 be taken out: doing the cache's file work synchronously, with no trips to the pool, saved about
 0.5 ms a miss; two minutes of warm-up instead of a few seconds did not lower the event loop's
-share.
+share. An upper bound, measured on 2026-12-01 with the edge's disk tier answering every variant
+lookup "absent" and every write "stored" at once (a patched copy, alternating with the real one
+and the sharp loop, three rounds each): 1.0 ms less CPU a miss (0.46 on the event loop, 0.5 on
+the other threads), 36.1 against 35.4 misses a second, sharp 38.9. Whatever moves the cache's
+file work off the miss path can gain at most that.
 `;
+}
+
+/** The cores' busy shares of both sides, when measured: the rate follows the CPU a miss costs only if both kept them busy. */
+function busyReading(edge: Side, plain: Side): string {
+  if (!edge.machine || !plain.machine) return '';
+  const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
+  const both = Math.min(edge.machine.busy, plain.machine.busy) >= 0.95;
+  return `The machine's cores were ${pct(edge.machine.busy)} busy while the edge was timed and ${pct(plain.machine.busy)} while the sharp loop was${both ? ', so the rates follow the CPU a miss costs' : ': a side that leaves cores idle is slower than its CPU a miss explains'}. `;
 }
 
 export function markdown(results: ScenarioResult[], m: Machine): string {

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { countedLoad, timedLoad, type LoadResult } from './drive.js';
 import type { FixtureSet } from './fixtures.js';
 import { edgeCounters, memoryOf, sharpEnv, startBareNode, startIpx, startStaticNginx, type Child, type CountingOrigin } from './servers.js';
-import { cpuBetween, trackThreadCpu, type CpuByThread } from './thread-cpu.js';
+import { cpuBetween, machineShareBetween, readMachineCpu, trackThreadCpu, type CpuByThread } from './thread-cpu.js';
 import { zipfSequence, seededRandom } from './zipf.js';
 import { makeTestCert, renderNginx, startNginx } from '../test/helpers/nginx.js';
 import { freePort } from '../test/helpers/processes.js';
@@ -60,7 +60,9 @@ async function sideBySide(ctx: BenchContext, sides: { name: string; load: () => 
     for (const side of sides) {
       const finishedBefore = side.finished ? await side.finished() : 0;
       const cpu = side.pid === undefined ? undefined : await trackThreadCpu(side.pid);
+      const machineBefore = await readMachineCpu();
       const result = await side.load();
+      result.machine ??= machineShareBetween(machineBefore, await readMachineCpu());
       if (side.finished) await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_SETTLE_MS));
       if (cpu) {
         const cpuAfter = await cpu.stop();
@@ -84,11 +86,13 @@ export function combine(name: string, results: LoadResult[]): Side {
   const split = results.every((r) => r.cpuByThread !== undefined) ? results.map((r) => r.cpuByThread!) : undefined;
   const cpuRequests = results.every((r) => r.cpuRequests !== undefined) ? results.reduce((n, r) => n + r.cpuRequests!, 0) : undefined;
   const sum = (f: (c: CpuByThread) => number) => split!.reduce((n, c) => n + f(c), 0);
+  const shares = results.every((r) => r.machine !== undefined) ? results.map((r) => r.machine!) : undefined;
   return {
     name, requests, seconds, rps: requests / seconds, p50Ms: mean((r) => r.p50Ms), p99Ms: mean((r) => r.p99Ms), errors: results.reduce((n, r) => n + r.errors, 0),
     ...(cpuMs !== undefined ? { cpuMs } : {}),
     ...(cpuRequests !== undefined ? { cpuRequests } : {}),
     ...(split ? { cpuByThread: { eventLoopMs: sum((c) => c.eventLoopMs), libvipsMs: sum((c) => c.libvipsMs), otherMs: sum((c) => c.otherMs) } } : {}),
+    ...(shares ? { machine: { busy: shares.reduce((n, m) => n + m.busy, 0) / shares.length, steal: shares.reduce((n, m) => n + m.steal, 0) / shares.length } } : {}),
   };
 }
 
@@ -105,6 +109,13 @@ function cpuByThreadNote(a: Side, b: Side): string[] {
   if (!a.cpuByThread || !b.cpuByThread) return [];
   const pair = (f: (c: CpuByThread) => number) => `${cpuPerRequest(a, f(a.cpuByThread!)).toFixed(1)} / ${cpuPerRequest(b, f(b.cpuByThread!)).toFixed(1)} ms`;
   return [`CPU per miss by thread, ${a.name} / ${b.name}: event loop ${pair((c) => c.eventLoopMs)}, libvips workers ${pair((c) => c.libvipsMs)}, other threads (libuv's pool, which also drives each pipeline and its encoder; V8; the cache index) ${pair((c) => c.otherMs)}`];
+}
+
+/** Whether the cores were kept busy while each side was timed (the rate can follow CPU per miss only if they were). */
+function machineNote(a: Side, b: Side): string[] {
+  if (!a.machine || !b.machine) return [];
+  const pct = (x: number) => (100 * x).toFixed(0);
+  return [`The machine's cores busy while timed, ${a.name} / ${b.name}: ${pct(a.machine.busy)} / ${pct(b.machine.busy)} % (all processes, the load generator's included; taken by the hypervisor: ${pct(a.machine.steal)} / ${pct(b.machine.steal)} %)`];
 }
 
 const kib = (b: Buffer) => (b.length / 1024).toFixed(0);
@@ -302,6 +313,7 @@ export async function misses(ctx: BenchContext, edge: Child): Promise<ScenarioRe
       notes: [
         `CPU per request (all threads): imgedge ${cpu(sides[0]!)}, sharp ${cpu(sides[1]!)}, ipx ${cpu(sides[2]!)} (ipx's window also holds part of the misses in flight when its load stops)`,
         ...cpuByThreadNote(sides[0]!, sides[1]!),
+        ...machineNote(sides[0]!, sides[1]!),
         `ipx: ${ratio(sides[2]!, sides[1]!).toFixed(2)} × sharp; it encodes with sharp's plain JPEG settings (no trellis quantisation), so its files are larger: w = 1000 at q80 is ${kib(theirs!)} KiB from ipx, ${kib(ours!)} KiB from the edge`,
       ],
     };
@@ -362,6 +374,7 @@ export async function smallMisses(ctx: BenchContext, edge: Child): Promise<Scena
     notes: [
       `CPU per request (all threads): imgedge ${cpu(sides[0]!)}, sharp ${cpu(sides[1]!)}; the load generator shares the two cores with the edge, not with the sharp loop`,
       ...cpuByThreadNote(sides[0]!, sides[1]!),
+      ...machineNote(sides[0]!, sides[1]!),
     ],
   };
 }

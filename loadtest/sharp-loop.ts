@@ -6,7 +6,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { cpuBetween, readThreadCpu } from './thread-cpu.js';
+import type { LoadResult } from './drive.js';
+import { cpuBetween, machineShareBetween, readMachineCpu, readThreadCpu, type MachineCpu } from './thread-cpu.js';
 
 interface Args { jobs: { file: string; width: number }[]; concurrency: number; seconds: number; quality: number; format?: 'jpeg' | 'webp' }
 const args = JSON.parse(await readFile(process.argv[2] ?? '', 'utf8')) as Args;
@@ -17,10 +18,15 @@ for (const { file } of args.jobs) if (!sources.has(file)) sources.set(file, awai
 
 const latencies: number[] = [];
 let next = 0;
+// Counted as wrk counts the edge: the jobs finished inside the window, over the window. Jobs in
+// flight at its end still run (their CPU is read after them, and divided by every job).
+let finishedInWindow = 0;
 // CPU is read over the timed loop only, as it is for the edge (its startup is not a miss's).
 const cpuBefore = await readThreadCpu(process.pid);
-const deadline = performance.now() + args.seconds * 1000;
+const machineBefore = await readMachineCpu();
 const started = performance.now();
+const deadline = started + args.seconds * 1000;
+const machineInWindow = new Promise<MachineCpu>((resolve) => setTimeout(() => resolve(readMachineCpu()), args.seconds * 1000));
 async function worker(): Promise<void> {
   while (performance.now() < deadline) {
     const job = args.jobs[next++ % args.jobs.length]!;
@@ -29,12 +35,18 @@ async function worker(): Promise<void> {
     if (args.format === 'webp') img.webp({ quality: args.quality, alphaQuality: Math.max(args.quality, 80), effort: 4, smartSubsample: false });
     else img.jpeg({ quality: args.quality, chromaSubsampling: '4:2:0', trellisQuantisation: true, overshootDeringing: true, quantisationTable: 3, optimiseScans: false, progressive: false });
     await img.toBuffer();
-    latencies.push(performance.now() - t);
+    const done = performance.now();
+    if (done <= deadline) finishedInWindow++;
+    latencies.push(done - t);
   }
 }
 await Promise.all(Array.from({ length: args.concurrency }, worker));
-const seconds = (performance.now() - started) / 1000;
 const cpuAfter = await readThreadCpu(process.pid);
+const machine = machineShareBetween(machineBefore, await machineInWindow);
 latencies.sort((a, b) => a - b);
 const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-process.stdout.write(JSON.stringify({ requests: latencies.length, seconds, rps: latencies.length / seconds, p50Ms: at(0.5), p99Ms: at(0.99), errors: 0, cpuMs: cpuAfter.totalMs - cpuBefore.totalMs, cpuByThread: cpuBetween(cpuBefore, cpuAfter) }) + '\n');
+const result: LoadResult = {
+  requests: finishedInWindow, seconds: args.seconds, rps: finishedInWindow / args.seconds, p50Ms: at(0.5)!, p99Ms: at(0.99)!, errors: 0,
+  cpuMs: cpuAfter.totalMs - cpuBefore.totalMs, cpuByThread: cpuBetween(cpuBefore, cpuAfter), cpuRequests: latencies.length, machine,
+};
+process.stdout.write(JSON.stringify(result) + '\n');

@@ -77,6 +77,27 @@ export async function trackThreadCpu(pid: number, everyMs = 200): Promise<{ befo
   };
 }
 
+/** The whole machine's CPU time so far, all cores, in clock ticks (/proc/stat's first line). */
+export interface MachineCpu {
+  busy: number;
+  idle: number;
+  /** time the hypervisor gave this machine's cores to others: a neighbour's load, not ours */
+  steal: number;
+}
+
+export async function readMachineCpu(): Promise<MachineCpu> {
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
+  return { busy: user! + nice! + system! + irq! + softirq!, idle: idle! + iowait!, steal: steal! };
+}
+
+/** Shares of the machine's cores between two readings: busy (any process), and stolen by the hypervisor. */
+export function machineShareBetween(before: MachineCpu, after: MachineCpu): { busy: number; steal: number } {
+  const busy = after.busy - before.busy;
+  const steal = after.steal - before.steal;
+  const all = busy + steal + after.idle - before.idle;
+  return all > 0 ? { busy: busy / all, steal: steal / all } : { busy: 0, steal: 0 };
+}
+
 export function cpuBetween(before: ThreadCpu, after: ThreadCpu): CpuByThread {
   let libvipsMs = 0;
   for (const [tid, ms] of after.libvips) libvipsMs += ms - (before.libvips.get(tid) ?? 0);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { chart, markdown, type Machine } from '../../loadtest/report.js';
 import type { ScenarioResult } from '../../loadtest/scenarios.js';
-import { cpuBetween, readThreadCpu } from '../../loadtest/thread-cpu.js';
+import os from 'node:os';
+import { cpuBetween, machineShareBetween, readMachineCpu, readThreadCpu } from '../../loadtest/thread-cpu.js';
 import { zipfSequence } from '../../loadtest/zipf.js';
 import sharp from 'sharp';
 
@@ -57,6 +58,19 @@ describe('load-test report', () => {
     assert.match(md, /## Reading the miss ratios/);
     assert.match(md, /4\.0 ms more CPU a miss than the sharp loop in this run\n\(52\.0 against 48\.0 ms\): 0\.0 ms of it in libvips' workers,\n2\.0 ms on the event loop and 2\.0 ms on the other threads/);
     assert.doesNotMatch(markdown([small(false)], machine), /Reading the miss ratios/);
+    assert.doesNotMatch(md, /cores were/);
+  });
+
+  test('the miss gap says whether both sides kept the cores busy', () => {
+    const withShares = (edgeBusy: number): ScenarioResult => ({
+      id: 'small-misses', title: 'Misses at small outputs', setup: 'distinct', target: { text: '≥ 0.95 × sharp', value: '0.92 ×', met: false }, notes: [],
+      sides: [
+        { ...side('imgedge', 10), cpuMs: 5200, cpuByThread: { eventLoopMs: 250, libvipsMs: 4500, otherMs: 450 }, machine: { busy: edgeBusy, steal: 0 } },
+        { ...side('sharp loop', 10), cpuMs: 4800, cpuByThread: { eventLoopMs: 50, libvipsMs: 4500, otherMs: 250 }, machine: { busy: 0.98, steal: 0.01 } },
+      ],
+    });
+    assert.match(markdown([withShares(0.99)], machine), /cores were 99 % busy while the edge was timed and 98 % while the sharp loop was, so the rates follow the CPU a miss costs/);
+    assert.match(markdown([withShares(0.85)], machine), /cores were 85 % busy while the edge was timed and 98 % while the sharp loop was: a side that leaves cores idle/);
   });
 
   test('CPU by thread: the event loop, libvips workers and the rest, read from /proc', async () => {
@@ -69,5 +83,18 @@ describe('load-test report', () => {
     const cpu = cpuBetween(before, after);
     assert.ok(cpu.eventLoopMs >= 250 && cpu.eventLoopMs < 1000, `event loop ${cpu.eventLoopMs} ms`);
     assert.ok(cpu.libvipsMs >= 50, `libvips ${cpu.libvipsMs} ms`);
+  });
+
+  test("the machine's busy share covers at least what this process used of its cores", async () => {
+    const before = await readMachineCpu();
+    const cpuStart = process.cpuUsage();
+    const wallStart = performance.now();
+    while (performance.now() - wallStart < 400);
+    const used = process.cpuUsage(cpuStart);
+    const share = machineShareBetween(before, await readMachineCpu());
+    const ours = (used.user + used.system) / 1000 / ((performance.now() - wallStart) * os.availableParallelism());
+    // /proc/stat counts in 10 ms ticks: a few ticks of slack either way
+    assert.ok(share.busy >= ours - 0.05 && share.busy <= 1, `machine busy ${share.busy}, this process ${ours}`);
+    assert.ok(share.steal >= 0 && share.steal < 1);
   });
 });
