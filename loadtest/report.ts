@@ -170,7 +170,9 @@ export function markdown(results: ScenarioResult[], m: Machine): string {
 
 Written by \`npm run loadtest\` (loadtest/): every scenario against loopback, bounded in time, the
 edge and its baseline run side by side in the same run, interleaved ${m.rounds} × ${m.seconds} s each, so the
-ratios hold even when the machine is shared. Do not edit by hand; rerun instead.
+ratios hold even when the machine is shared. A ratio is given over all rounds, and in brackets at
+its lowest and highest round: a target inside that spread is missed (or met) by less than the
+machine's noise. Do not edit by hand; rerun instead.
 
 **${unmet.length === 0 ? 'Every target met.' : `Targets not met: ${unmet.map((r) => r.title).join(', ')}.`}**
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { chart, markdown, type Machine } from '../../loadtest/report.js';
-import type { ScenarioResult } from '../../loadtest/scenarios.js';
+import { combine, ratioValue, type ScenarioResult } from '../../loadtest/scenarios.js';
 import os from 'node:os';
 import { cpuBetween, machineShareBetween, readMachineCpu, readThreadCpu } from '../../loadtest/thread-cpu.js';
 import { zipfSequence } from '../../loadtest/zipf.js';
@@ -59,6 +59,16 @@ describe('load-test report', () => {
     assert.match(md, /4\.0 ms more CPU a miss than the sharp loop in this run\n\(52\.0 against 48\.0 ms\): 0\.0 ms of it in libvips' workers,\n2\.0 ms on the event loop and 2\.0 ms on the other threads/);
     assert.doesNotMatch(markdown([small(false)], machine), /Reading the miss ratios/);
     assert.doesNotMatch(md, /cores were/);
+  });
+
+  test('a ratio is given over all rounds and at its lowest and highest round', () => {
+    const run = (rps: number) => ({ requests: rps * 5, seconds: 5, rps, p50Ms: 1, p99Ms: 2, errors: 0 });
+    const edge = combine('imgedge', [run(30), run(36), run(40)]);
+    const sharp = combine('sharp loop', [run(40), run(40), run(40)]);
+    // 106 / 120 over all; rounds 0.75, 0.90, 1.00
+    assert.equal(ratioValue(edge, sharp), '0.88 × (rounds 0.75–1.00)');
+    // one round has no spread to give
+    assert.equal(ratioValue(combine('imgedge', [run(30)]), combine('sharp loop', [run(40)])), '0.75 ×');
   });
 
   test('the miss gap says whether both sides kept the cores busy', () => {
