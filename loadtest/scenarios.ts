@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { countedLoad, timedLoad, type LoadResult } from './drive.js';
 import type { FixtureSet } from './fixtures.js';
 import { edgeCounters, memoryOf, sharpEnv, startBareNode, startIpx, startStaticNginx, type Child, type CountingOrigin } from './servers.js';
-import { cpuBetween, machineShareBetween, readMachineCpu, trackThreadCpu, type CpuByThread } from './thread-cpu.js';
+import { cpuBetween, machineShareBetween, readMachineCpu, readThreadCpu, type CpuByThread } from './thread-cpu.js';
 import { zipfSequence, seededRandom } from './zipf.js';
 import { makeTestCert, renderNginx, startNginx } from '../test/helpers/nginx.js';
 import { freePort } from '../test/helpers/processes.js';
@@ -61,15 +61,15 @@ async function sideBySide(ctx: BenchContext, sides: { name: string; load: () => 
   for (let r = 0; r < rounds; r++) {
     for (const side of sides) {
       const finishedBefore = side.finished ? await side.finished() : 0;
-      const cpu = side.pid === undefined ? undefined : await trackThreadCpu(side.pid);
+      const cpuBefore = side.pid === undefined ? undefined : await readThreadCpu(side.pid);
       const machineBefore = await readMachineCpu();
       const result = await side.load();
       result.machine ??= machineShareBetween(machineBefore, await readMachineCpu());
       if (side.finished) await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_SETTLE_MS));
-      if (cpu) {
-        const cpuAfter = await cpu.stop();
-        result.cpuMs = cpuAfter.totalMs - cpu.before.totalMs;
-        result.cpuByThread = cpuBetween(cpu.before, cpuAfter);
+      if (cpuBefore) {
+        const cpuAfter = await readThreadCpu(side.pid!);
+        result.cpuMs = cpuAfter.totalMs - cpuBefore.totalMs;
+        result.cpuByThread = cpuBetween(cpuBefore, cpuAfter);
       }
       if (side.finished) result.cpuRequests = (await side.finished()) - finishedBefore;
       ctx.log(`  ${side.name}: ${Math.round(result.rps)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors`);

@@ -6,19 +6,20 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 
-/** CPU so far, in ms: the whole process (threads gone included) and two of its thread groups. */
+/** CPU so far, in ms: the whole process (threads gone included), its main thread, and its other live threads but libvips' workers. */
 export interface ThreadCpu {
   totalMs: number;
   eventLoopMs: number;
-  /** per libvips worker thread, by thread id: these come and go */
-  libvips: Map<string, number>;
+  /** by thread id: libuv's pool, V8's threads, worker threads; not libvips' workers, which come and go */
+  others: Map<string, number>;
 }
 
 /** What a run cost between two readings, in ms. */
 export interface CpuByThread {
   eventLoopMs: number;
+  /** libvips' workers, and any thread that ended between the readings (libvips retires idle workers; the others here live on) */
   libvipsMs: number;
-  /** the rest: libuv's pool, V8's threads, the index thread, and threads other than libvips' that ended meanwhile */
+  /** the rest: libuv's pool, V8's threads, the index thread */
   otherMs: number;
 }
 
@@ -34,10 +35,14 @@ export async function cpuMsOf(pid: number): Promise<number> {
   return parseStat(await readFile(`/proc/${pid}/stat`, 'utf8')).ms;
 }
 
+/**
+ * Read once before a run and once after it, and nothing in between: polling /proc during the run
+ * cost the load test's own process about 28 ms of CPU a second, on the cores the edge was timed on.
+ */
 export async function readThreadCpu(pid: number): Promise<ThreadCpu> {
   const totalMs = await cpuMsOf(pid);
   let eventLoopMs = 0;
-  const libvips = new Map<string, number>();
+  const others = new Map<string, number>();
   for (const tid of await readdir(`/proc/${pid}/task`)) {
     let stat;
     try {
@@ -46,35 +51,9 @@ export async function readThreadCpu(pid: number): Promise<ThreadCpu> {
       continue; // the thread ended while the list was read
     }
     if (tid === String(pid)) eventLoopMs = stat.ms;
-    else if (stat.name === 'libvips worker') libvips.set(tid, stat.ms);
+    else if (stat.name !== 'libvips worker') others.set(tid, stat.ms);
   }
-  return { totalMs, eventLoopMs, libvips };
-}
-
-/**
- * Reads a process's threads every `everyMs` until stopped, so that a libvips worker that ends
- * keeps its CPU: libvips retires workers idle for half a second or more, and such a worker did
- * its last work before the last reading. Answers the readings at the start and at the stop.
- */
-export async function trackThreadCpu(pid: number, everyMs = 200): Promise<{ before: ThreadCpu; stop(): Promise<ThreadCpu> }> {
-  const before = await readThreadCpu(pid);
-  const seen = new Map(before.libvips);
-  let reading: Promise<void> = Promise.resolve();
-  const read = () => (reading = reading.then(async () => {
-    const now = await readThreadCpu(pid).catch(() => undefined);
-    if (now) for (const [tid, ms] of now.libvips) seen.set(tid, ms);
-  }));
-  const timer = setInterval(read, everyMs);
-  return {
-    before,
-    async stop() {
-      clearInterval(timer);
-      await reading;
-      const after = await readThreadCpu(pid);
-      for (const [tid, ms] of after.libvips) seen.set(tid, ms);
-      return { ...after, libvips: seen };
-    },
-  };
+  return { totalMs, eventLoopMs, others };
 }
 
 /** The whole machine's CPU time so far, all cores, in clock ticks (/proc/stat's first line). */
@@ -98,9 +77,13 @@ export function machineShareBetween(before: MachineCpu, after: MachineCpu): { bu
   return all > 0 ? { busy: busy / all, steal: steal / all } : { busy: 0, steal: 0 };
 }
 
+/**
+ * libvips' share is what the process used beyond its main thread and its other threads: so a
+ * worker that libvips retired during the run (after half a second idle) keeps its CPU.
+ */
 export function cpuBetween(before: ThreadCpu, after: ThreadCpu): CpuByThread {
-  let libvipsMs = 0;
-  for (const [tid, ms] of after.libvips) libvipsMs += ms - (before.libvips.get(tid) ?? 0);
+  let otherMs = 0;
+  for (const [tid, ms] of after.others) otherMs += ms - (before.others.get(tid) ?? 0);
   const eventLoopMs = after.eventLoopMs - before.eventLoopMs;
-  return { eventLoopMs, libvipsMs, otherMs: after.totalMs - before.totalMs - eventLoopMs - libvipsMs };
+  return { eventLoopMs, libvipsMs: after.totalMs - before.totalMs - eventLoopMs - otherMs, otherMs };
 }

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { chart, markdown, type Machine } from '../../loadtest/report.js';
 import { combine, ratioValue, type ScenarioResult } from '../../loadtest/scenarios.js';
 import os from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { cpuBetween, machineShareBetween, readMachineCpu, readThreadCpu } from '../../loadtest/thread-cpu.js';
 import { zipfSequence } from '../../loadtest/zipf.js';
 import sharp from 'sharp';
@@ -93,6 +94,20 @@ describe('load-test report', () => {
     const cpu = cpuBetween(before, after);
     assert.ok(cpu.eventLoopMs >= 250 && cpu.eventLoopMs < 1000, `event loop ${cpu.eventLoopMs} ms`);
     assert.ok(cpu.libvipsMs >= 50, `libvips ${cpu.libvipsMs} ms`);
+  });
+
+  test('CPU by thread: a thread that ended between the readings keeps its CPU', async () => {
+    const before = await readThreadCpu(process.pid);
+    // A thread that works for half a second and ends, as libvips retires an idle worker (the
+    // main thread waits meanwhile; process.cpuUsage would count the whole process).
+    await new Promise<void>((resolve, reject) => {
+      const worker = new Worker('const start = performance.now(); while (performance.now() - start < 500);', { eval: true });
+      worker.on('error', reject);
+      worker.on('exit', () => resolve());
+    });
+    const cpu = cpuBetween(before, await readThreadCpu(process.pid));
+    assert.ok(cpu.libvipsMs >= 250, `ended threads ${cpu.libvipsMs} ms (event loop ${cpu.eventLoopMs}, other ${cpu.otherMs})`);
+    assert.ok(cpu.otherMs < 200, `other ${cpu.otherMs} ms`);
   });
 
   test("the machine's busy share covers at least what this process used of its cores", async () => {
