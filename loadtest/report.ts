@@ -158,9 +158,9 @@ at its end, which favoured it by under 1 %).
 /** The cores' busy shares of both sides, when measured: the rate follows the CPU a miss costs only if both kept them busy. */
 function busyReading(edge: Side, plain: Side): string {
   if (!edge.machine || !plain.machine) return '';
-  const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
-  const both = Math.min(edge.machine.busy, plain.machine.busy) >= 0.95;
-  return `The machine's cores were ${pct(edge.machine.busy)} busy while the edge was timed and ${pct(plain.machine.busy)} while the sharp loop was${both ? ', so the rates follow the CPU a miss costs' : ': a side that leaves cores idle is slower than its CPU a miss explains'}. `;
+  const [e, p] = [Math.round(100 * edge.machine.busy), Math.round(100 * plain.machine.busy)];
+  const both = Math.min(e, p) >= 95;
+  return `The machine's cores were ${e} % busy while the edge was timed (wrk's share included) and ${p} % while the sharp loop was${both ? ', so the rates follow the CPU a miss costs' : ': a side that leaves cores idle is slower than its CPU a miss explains'}. `;
 }
 
 export function markdown(results: ScenarioResult[], m: Machine): string {

@@ -108,7 +108,7 @@ const ratio = (a: Side, b: Side) => a.rps / b.rps;
 export function ratioValue(a: Side, b: Side): string {
   const all = `${ratio(a, b).toFixed(2)} ×`;
   const [ra, rb] = [a.roundsRps, b.roundsRps];
-  if (!ra || !rb || ra.length !== rb.length || ra.length < 2) return all;
+  if (!ra || !rb || ra.length !== rb.length || ra.length < 2 || rb.includes(0)) return all;
   const each = ra.map((x, i) => x / rb[i]!);
   return `${all} (rounds ${Math.min(...each).toFixed(2)}–${Math.max(...each).toFixed(2)})`;
 }

@@ -18,9 +18,10 @@ for (const { file } of args.jobs) if (!sources.has(file)) sources.set(file, awai
 
 const latencies: number[] = [];
 let next = 0;
-// Counted as wrk counts the edge: the jobs finished inside the window, over the window. Jobs in
-// flight at its end still run (their CPU is read after them, and divided by every job).
-let finishedInWindow = 0;
+// Counted as wrk counts the edge: the jobs finished inside the window (their number and their
+// latencies), over the window. Jobs in flight at its end still run: their CPU is read after them,
+// and divided by every job.
+let jobsDone = 0;
 // CPU is read over the timed loop only, as it is for the edge (its startup is not a miss's).
 const cpuBefore = await readThreadCpu(process.pid);
 const machineBefore = await readMachineCpu();
@@ -36,17 +37,18 @@ async function worker(): Promise<void> {
     else img.jpeg({ quality: args.quality, chromaSubsampling: '4:2:0', trellisQuantisation: true, overshootDeringing: true, quantisationTable: 3, optimiseScans: false, progressive: false });
     await img.toBuffer();
     const done = performance.now();
-    if (done <= deadline) finishedInWindow++;
-    latencies.push(done - t);
+    if (done <= deadline) latencies.push(done - t);
+    jobsDone++;
   }
 }
 await Promise.all(Array.from({ length: args.concurrency }, worker));
 const cpuAfter = await readThreadCpu(process.pid);
 const machine = machineShareBetween(machineBefore, await machineInWindow);
 latencies.sort((a, b) => a - b);
-const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+// no job finished inside the window: no latency to give (0, as wrk gives)
+const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
 const result: LoadResult = {
-  requests: finishedInWindow, seconds: args.seconds, rps: finishedInWindow / args.seconds, p50Ms: at(0.5)!, p99Ms: at(0.99)!, errors: 0,
-  cpuMs: cpuAfter.totalMs - cpuBefore.totalMs, cpuByThread: cpuBetween(cpuBefore, cpuAfter), cpuRequests: latencies.length, machine,
+  requests: latencies.length, seconds: args.seconds, rps: latencies.length / args.seconds, p50Ms: at(0.5), p99Ms: at(0.99), errors: 0,
+  cpuMs: cpuAfter.totalMs - cpuBefore.totalMs, cpuByThread: cpuBetween(cpuBefore, cpuAfter), cpuRequests: jobsDone, machine,
 };
 process.stdout.write(JSON.stringify(result) + '\n');

@@ -10,7 +10,7 @@ import { readdir, readFile } from 'node:fs/promises';
 export interface ThreadCpu {
   totalMs: number;
   eventLoopMs: number;
-  /** by thread id: libuv's pool, V8's threads, worker threads; not libvips' workers, which come and go */
+  /** by thread id and start time (a reused id is another thread): libuv's pool, V8's threads, worker threads; not libvips' workers, which come and go */
   others: Map<string, number>;
 }
 
@@ -23,11 +23,11 @@ export interface CpuByThread {
   otherMs: number;
 }
 
-/** utime + stime of a /proc stat line (fields 14 and 15, clock ticks of 10 ms here), and its name. */
-function parseStat(line: string): { name: string; ms: number } {
+/** utime + stime of a /proc stat line (fields 14 and 15, clock ticks of 10 ms here), its name and its start time (field 22). */
+function parseStat(line: string): { name: string; ms: number; started: string } {
   const name = line.slice(line.indexOf('(') + 1, line.lastIndexOf(')'));
   const fields = line.slice(line.lastIndexOf(')') + 2).split(' ');
-  return { name, ms: (Number(fields[11]) + Number(fields[12])) * 10 };
+  return { name, ms: (Number(fields[11]) + Number(fields[12])) * 10, started: fields[19]! };
 }
 
 /** CPU time a process has used so far (user + system, all threads), in ms. */
@@ -51,12 +51,12 @@ export async function readThreadCpu(pid: number): Promise<ThreadCpu> {
       continue; // the thread ended while the list was read
     }
     if (tid === String(pid)) eventLoopMs = stat.ms;
-    else if (stat.name !== 'libvips worker') others.set(tid, stat.ms);
+    else if (stat.name !== 'libvips worker') others.set(`${tid}@${stat.started}`, stat.ms);
   }
   return { totalMs, eventLoopMs, others };
 }
 
-/** The whole machine's CPU time so far, all cores, in clock ticks (/proc/stat's first line). */
+/** The whole machine's CPU time so far, all cores, in clock ticks (/proc/stat's first line: in a container pinned to some cores, the host's). */
 export interface MachineCpu {
   busy: number;
   idle: number;

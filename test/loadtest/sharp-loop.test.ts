@@ -30,6 +30,7 @@ describe('the sharp loop (the miss baseline)', () => {
     assert.equal(result.seconds, 0.05);
     assert.equal(result.requests, 0);
     assert.equal(result.rps, 0);
+    assert.equal(result.p50Ms, 0); // latencies are the window's too, as wrk's are
     assert.equal(result.cpuRequests, 1);
     assert.ok(result.cpuMs! > 0 && result.machine!.busy > 0, JSON.stringify(result));
   });
