@@ -1,6 +1,6 @@
 /** docs/BENCHMARKS.md and its chart (docs/benchmarks.svg) from one run's results. */
 import type { ScenarioResult, Side } from './scenarios.js';
-import type { CpuByThread } from './thread-cpu.js';
+import { percentOf, type CpuByThread } from './thread-cpu.js';
 
 export interface Machine {
   date: string;
@@ -151,14 +151,14 @@ instead of four trips to the pool). Two alternating runs of four rounds read +4.
 misses a second, and 0.27 and 0.04 ms less on the event loop: nothing beyond the machine's
 noise, so it was not kept. Both sides count the misses finished inside their windows: wrk for
 the edge, and the sharp loop alike since 2026-12-01 (before, it also counted the jobs in flight
-at its end, which favoured it by under 1 %).
+at its end: four 5 s runs counted both ways read 0.8–1.5 % more that way).
 `;
 }
 
 /** The cores' busy shares of both sides, when measured: the rate follows the CPU a miss costs only if both kept them busy. */
 function busyReading(edge: Side, plain: Side): string {
   if (!edge.machine || !plain.machine) return '';
-  const [e, p] = [Math.round(100 * edge.machine.busy), Math.round(100 * plain.machine.busy)];
+  const [e, p] = [percentOf(edge.machine.busy), percentOf(plain.machine.busy)];
   const both = Math.min(e, p) >= 95;
   return `The machine's cores were ${e} % busy while the edge was timed (wrk's share included) and ${p} % while the sharp loop was${both ? ', so the rates follow the CPU a miss costs' : ': a side that leaves cores idle is slower than its CPU a miss explains'}. `;
 }

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { countedLoad, timedLoad, type LoadResult } from './drive.js';
 import type { FixtureSet } from './fixtures.js';
 import { edgeCounters, memoryOf, sharpEnv, startBareNode, startIpx, startStaticNginx, type Child, type CountingOrigin } from './servers.js';
-import { cpuBetween, machineShareBetween, readMachineCpu, readThreadCpu, type CpuByThread } from './thread-cpu.js';
+import { cpuBetween, machineShareBetween, percentOf, readMachineCpu, readThreadCpu, type CpuByThread } from './thread-cpu.js';
 import { zipfSequence, seededRandom } from './zipf.js';
 import { makeTestCert, renderNginx, startNginx } from '../test/helpers/nginx.js';
 import { freePort } from '../test/helpers/processes.js';
@@ -129,8 +129,7 @@ function cpuByThreadNote(a: Side, b: Side): string[] {
 /** Whether the cores were kept busy while each side was timed (the rate can follow CPU per miss only if they were). */
 function machineNote(a: Side, b: Side): string[] {
   if (!a.machine || !b.machine) return [];
-  const pct = (x: number) => (100 * x).toFixed(0);
-  return [`The machine's cores busy while timed, ${a.name} / ${b.name}: ${pct(a.machine.busy)} / ${pct(b.machine.busy)} % (all processes, the load generator's included; taken by the hypervisor: ${pct(a.machine.steal)} / ${pct(b.machine.steal)} %)`];
+  return [`The machine's cores busy while timed, ${a.name} / ${b.name}: ${percentOf(a.machine.busy)} / ${percentOf(b.machine.busy)} % (all processes, the load generator's included; taken by the hypervisor: ${percentOf(a.machine.steal)} / ${percentOf(b.machine.steal)} %)`];
 }
 
 const kib = (b: Buffer) => (b.length / 1024).toFixed(0);
