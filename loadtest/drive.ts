@@ -32,6 +32,9 @@ export interface LoadResult {
   machine?: { busy: number; steal: number };
 }
 
+/** CPU ms per request of a measured run: `ms` (all of its CPU unless given) over the requests that CPU covers (see cpuRequests). */
+export const cpuPerRequest = (run: LoadResult, ms = run.cpuMs!) => ms / (run.cpuRequests ?? run.requests);
+
 export interface LoadOptions {
   baseUrl: string;
   paths: string[];

@@ -1,4 +1,5 @@
 /** docs/BENCHMARKS.md and its chart (docs/benchmarks.svg) from one run's results. */
+import { cpuPerRequest } from './drive.js';
 import type { ScenarioResult, Side } from './scenarios.js';
 import { percentOf, type CpuByThread } from './thread-cpu.js';
 
@@ -121,14 +122,12 @@ function missGap(results: ScenarioResult[]): string {
   const small = results.find((r) => r.id === 'small-misses');
   const [edge, plain] = [small?.sides.find((s) => s.name === 'imgedge'), small?.sides.find((s) => s.name === 'sharp loop')];
   if (!edge?.cpuByThread || !plain?.cpuByThread || edge.cpuMs === undefined || plain.cpuMs === undefined) return '';
-  // per miss the CPU window covers (LoadResult.cpuRequests: the edge's own count, in-flight misses included)
-  const per = (side: Side, ms: number) => ms / (side.cpuRequests ?? side.requests);
-  const more = (f: (c: CpuByThread) => number) => (per(edge, f(edge.cpuByThread!)) - per(plain, f(plain.cpuByThread!))).toFixed(1);
+  const more = (f: (c: CpuByThread) => number) => (cpuPerRequest(edge, f(edge.cpuByThread!)) - cpuPerRequest(plain, f(plain.cpuByThread!))).toFixed(1);
   return `
 ## Reading the miss ratios
 
-On small misses the edge spent ${(per(edge, edge.cpuMs) - per(plain, plain.cpuMs)).toFixed(1)} ms more CPU a miss than the sharp loop in this run
-(${per(edge, edge.cpuMs).toFixed(1)} against ${per(plain, plain.cpuMs).toFixed(1)} ms): ${more((c) => c.libvipsMs)} ms of it in libvips' workers,
+On small misses the edge spent ${(cpuPerRequest(edge, edge.cpuMs) - cpuPerRequest(plain, plain.cpuMs)).toFixed(1)} ms more CPU a miss than the sharp loop in this run
+(${cpuPerRequest(edge, edge.cpuMs).toFixed(1)} against ${cpuPerRequest(plain, plain.cpuMs).toFixed(1)} ms): ${more((c) => c.libvipsMs)} ms of it in libvips' workers,
 ${more((c) => c.eventLoopMs)} ms on the event loop and ${more((c) => c.otherMs)} ms on the other threads. ${busyReading(edge, plain)}Measured apart on 2026-12-01 (not in this
 run): the edge's own renderVariant, called in the sharp loop's place, used the same CPU as the
 sharp loop (53.0 against 54.6 ms a miss over three alternating pairs), so a difference in

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { countedLoad, timedLoad, type LoadResult } from './drive.js';
+import { countedLoad, cpuPerRequest, timedLoad, type LoadResult } from './drive.js';
 import type { FixtureSet } from './fixtures.js';
 import { edgeCounters, memoryOf, sharpEnv, startBareNode, startIpx, startStaticNginx, type Child, type CountingOrigin } from './servers.js';
 import { cpuBetween, machineShareBetween, percentOf, readMachineCpu, readThreadCpu, type CpuByThread } from './thread-cpu.js';
@@ -112,9 +112,6 @@ export function ratioValue(a: Side, b: Side): string {
   const each = ra.map((x, i) => x / rb[i]!);
   return `${all} (rounds ${Math.min(...each).toFixed(2)}–${Math.max(...each).toFixed(2)})`;
 }
-
-/** CPU ms per request of a side that was measured (see LoadResult.cpuRequests). */
-export const cpuPerRequest = (side: Side, ms = side.cpuMs!) => ms / (side.cpuRequests ?? side.requests);
 
 /** The edge's own count of the transforms it has finished (its transform-time histogram's count). */
 const transformsFinished = (edge: Child) => async () => (await edgeCounters(edge.url)).get('imgedge_transform_seconds_count') ?? 0;
