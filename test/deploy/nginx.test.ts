@@ -79,6 +79,7 @@ interface LogLine {
   upstream_response_time: string;
   request_time: number;
   x_cache: string;
+  ua: string;
 }
 
 describe('nginx in front of two edge nodes (nginx/imgedge.conf)', () => {
@@ -117,15 +118,19 @@ describe('nginx in front of two edge nodes (nginx/imgedge.conf)', () => {
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as LogLine);
-  /** Waits (up to 2 s) for the access log line of a request nginx may not have logged yet. */
-  const logLinesFor = async (marker: string, count: number) => {
-    for (let i = 0; i < 40; i++) {
-      const lines = (await accessLog()).filter((l) => l.uri.includes(marker));
+  /**
+   * The access log's lines that `keep` selects, once at least `count` of them are written (nginx
+   * writes its log at least every ACCESS_LOG_FLUSH, 1 s; this waits up to 3 s).
+   */
+  const logLinesWhere = async (keep: (line: LogLine) => boolean, count: number) => {
+    for (let i = 0; i < 60; i++) {
+      const lines = (await accessLog()).filter(keep);
       if (lines.length >= count) return lines;
       await sleep(50);
     }
-    return (await accessLog()).filter((l) => l.uri.includes(marker));
+    return (await accessLog()).filter(keep);
   };
+  const logLinesFor = (marker: string, count: number) => logLinesWhere((l) => l.uri.includes(marker), count);
 
   before(async () => {
     if (skip) return;
@@ -361,12 +366,15 @@ describe('nginx in front of two edge nodes (nginx/imgedge.conf)', () => {
   });
 
   /** Sends `count` requests `everyMs` apart (not waiting for answers), calls `midway` at the half. */
+  let streams = 0;
+  /** `count` requests, one every `everyMs`, `midway` run at half; their User-Agent (`agent`) marks their access log lines. */
   const steadyStream = async (count: number, everyMs: number, pathFor: (i: number) => string, midway: () => Promise<unknown>) => {
+    const agent = `steady-stream-${++streams}`;
     const replies: Promise<Reply | Error>[] = [];
     let during: Promise<unknown> | undefined;
     const started = Date.now();
     for (let i = 0; i < count; i++) {
-      replies.push(send(port, pathFor(i), { timeoutMs: 20_000 }).catch((err: Error) => err));
+      replies.push(send(port, pathFor(i), { timeoutMs: 20_000, headers: { 'user-agent': agent } }).catch((err: Error) => err));
       if (i === Math.floor(count / 2)) {
         during = midway();
         during.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
@@ -379,7 +387,7 @@ describe('nginx in front of two edge nodes (nginx/imgedge.conf)', () => {
       .map((r, i) => ({ i, path: pathFor(i), r }))
       .filter(({ r }) => r instanceof Error || r.status !== 200 || Number(r.headers['content-length']) !== r.body.length)
       .map(({ i, path: p, r }) => `#${i} ${p}: ${r instanceof Error ? r.message : `${r.status} ${r.body.length}/${r.headers['content-length']} bytes`}`);
-    return { failures, ms: Date.now() - started };
+    return { failures, ms: Date.now() - started, agent };
   };
   /** The stream's source for request i: all of them in turn, except the slow one (kept out so it stays uncached). */
   const streamSource = (i: number, slowK: number) => (i % SOURCES === slowK ? (slowK + 1) % SOURCES : i % SOURCES);
@@ -416,7 +424,7 @@ describe('nginx in front of two edge nodes (nginx/imgedge.conf)', () => {
     // Even i: a variant cached on its node (the spread test made it); odd i: a new one.
     const pathFor = (i: number) => (i % 2 === 0 ? `/s${streamSource(i, slowK)}.jpg?w=32` : `/s${streamSource(i, slowK)}.jpg?w=${40 + i}`);
     let slow: Promise<Reply> | undefined;
-    const { failures, ms } = await steadyStream(200, 50, pathFor, async () => {
+    const { failures, ms, agent } = await steadyStream(200, 50, pathFor, async () => {
       slow = (await inFlight('w=77')).reply;
       await b.stop('SIGTERM');
     });
@@ -425,8 +433,9 @@ describe('nginx in front of two edge nodes (nginx/imgedge.conf)', () => {
     assert.equal(slowReply.status, 200);
     assert.equal(Number(slowReply.headers['content-length']), slowReply.body.length);
 
-    const lines = (await accessLog()).filter((l) => /^\/s\d+\.jpg\?/.test(l.uri));
-    const slowLine = lines.find((l) => l.uri === `/s${slowK}.jpg?w=77`)!;
+    const lines = await logLinesWhere((l) => l.ua === agent, 200);
+    assert.equal(lines.length, 200, 'a line for every request of the stream');
+    const slowLine = (await logLinesFor(`/s${slowK}.jpg?w=77`, 1))[0]!;
     assert.equal(slowLine.upstream, nodeAddr(b), 'the request in flight at SIGTERM was finished by B itself');
     // B's sources after the stop were served by A; some requests were retried (two upstreams listed).
     const retried = lines.filter((l) => l.upstream.includes(','));
@@ -482,5 +491,34 @@ describe('nginx/render.mjs: one upstream per edge process', () => {
   test('a range that runs backwards is refused with the item named', async () => {
     const { renderImgedgeConf } = await loadRenderer();
     assert.throws(() => renderImgedgeConf({ ...required, NODES: '10.0.0.11:8082-8081' }), /NODES: "10.0.0.11:8082-8081" is not a range/);
+  });
+});
+
+describe('nginx/imgedge.conf: the access log is written in batches and loses nothing', () => {
+  const skip = nginxMissing();
+
+  test('lines reach the file within ACCESS_LOG_FLUSH (1 s), and a stop writes those still gathered', { timeout: 30_000 }, async (t) => {
+    if (skip) return t.skip(skip);
+    const prefix = await tempDir('imgedge-nginx-log-');
+    const [port, tlsPort, deadNode] = [await freePort(), await freePort(), await freePort()];
+    // No node listens: every request is answered 502 by nginx itself, and logged like any other.
+    const nginx = await startNginx(await renderNginx({
+      nodes: [`127.0.0.1:${deadNode}`], listenPort: port, tlsPort, ...(await makeTestCert(path.join(prefix, 'tls')))!,
+      allowNets: ['127.0.0.1'], rateLimitExempt: ['127.0.0.1'], prefix,
+    }));
+    assert.ok(nginx, 'nginx started');
+    const logged = async () =>
+      (await readFile(path.join(prefix, 'logs', 'access.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as LogLine).uri);
+    try {
+      for (let i = 0; i < 5; i++) await send(port, `/first-${i}.jpg`);
+      await sleep(1_500);
+      assert.deepEqual((await logged()).filter((u) => u.startsWith('/first-')).sort(), [0, 1, 2, 3, 4].map((i) => `/first-${i}.jpg`), 'written within the flush time, with no further request');
+      for (let i = 0; i < 5; i++) await send(port, `/last-${i}.jpg`);
+      await nginx.stop();
+      assert.deepEqual((await logged()).filter((u) => u.startsWith('/last-')).sort(), [0, 1, 2, 3, 4].map((i) => `/last-${i}.jpg`), 'a stop writes the lines still gathered');
+    } finally {
+      await nginx.stop();
+      await removeDir(prefix);
+    }
   });
 });
