@@ -398,8 +398,9 @@ describe('VRRP failover between two keepalived in network namespaces', () => {
     assert.ok(await until(() => !a!.has('eth0', VIP), 1000), `A still holds the VIP: ${a!.addresses('eth0')}`);
     assert.ok(await until(() => readIfExistsSync(path.join(dirB, 'state')).startsWith('MASTER'), 2000), logs());
     assert.equal(await state(dirA), 'FAULT');
-    const transitionsB = await readIfExists(path.join(dirB, 'transitions'));
-    assert.match(transitionsB, /INSTANCE IMGEDGE MASTER 200/, 'the notify.d hook ran on B');
+    // notify.sh writes the state file first, then runs the notify.d hooks: the hook's line follows.
+    const hookRan = await until(() => /INSTANCE IMGEDGE MASTER 200/.test(readIfExistsSync(path.join(dirB, 'transitions'))), 2000);
+    assert.ok(hookRan, `the notify.d hook ran on B: ${JSON.stringify(readIfExistsSync(path.join(dirB, 'transitions')))}`);
   });
 
   test('nginx is back: the VIP returns to the MASTER (preemption), the BACKUP steps down', async (t) => {
