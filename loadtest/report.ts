@@ -194,7 +194,7 @@ ${setups.join('\n')}
 | kernel | ${m.kernel} |
 | Node.js | ${m.node} |
 | sharp / libvips | ${m.sharp} |
-| nginx | ${m.nginx} (1 worker, sendfile, open_file_cache) |
+| nginx | ${m.nginx} (1 worker, sendfile, open_file_cache, access log in 64 KiB batches) |
 | load generator | ${m.loadGenerator} |
 | allocator | ${m.allocator} |
 

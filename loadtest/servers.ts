@@ -113,7 +113,10 @@ export async function startEdge(config: Record<string, unknown>, workDir: string
     (p) => `http://127.0.0.1:${p}/_edge/health`, port);
 }
 
-/** nginx, one worker (as the edge is one process), serving `root` with the usual static-file settings. */
+/**
+ * nginx, one worker (as the edge is one process), serving `root` with the usual static-file
+ * settings, its access log written in batches as nginx/imgedge.conf writes its own.
+ */
 export async function startStaticNginx(root: string, workDir: string): Promise<Child> {
   const port = await freePort();
   const conf = path.join(workDir, `nginx-${port}.conf`);
@@ -126,7 +129,7 @@ events { worker_connections 4096; }
 http {
   include /etc/nginx/mime.types;
   types { image/webp webp; image/avif avif; }
-  access_log ${workDir}/nginx-access.log;
+  access_log ${workDir}/nginx-access.log combined buffer=64k flush=1s;
   sendfile on;
   tcp_nopush on;
   open_file_cache max=10000 inactive=60s;
