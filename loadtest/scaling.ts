@@ -10,7 +10,7 @@ import { makeTestCert, renderNginx, startNginx, type RunningNginx } from '../tes
 import { countedLoad, timedLoad, type LoadResult } from './drive.js';
 import { ACCEPT_WEBP, combine, type BenchContext, type ScenarioResult, type Side } from './scenarios.js';
 import { edgeConfig, startEdge, type Child } from './servers.js';
-import { cpuMsOf } from './thread-cpu.js';
+import { cpuMsOfAll } from './thread-cpu.js';
 
 interface Stack {
   name: string;
@@ -26,8 +26,6 @@ interface Measured extends LoadResult {
 
 /** What deploy/imgedge@.service sets for each of its one-per-core processes. */
 const UNIT_PER_PROCESS = { IMGEDGE_TRANSFORM_CONCURRENCY: '2', UV_THREADPOOL_SIZE: '7' };
-
-const cpuOfAll = async (pids: number[]) => (await Promise.all(pids.map((p) => cpuMsOf(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
 
 async function startStack(ctx: BenchContext, edges: Child[], name: string): Promise<Stack | undefined> {
   const prefix = path.join(ctx.workDir, `scaling-${edges.length}`);
@@ -45,9 +43,9 @@ async function startStack(ctx: BenchContext, edges: Child[], name: string): Prom
 async function measure(stack: Stack, load: () => Promise<LoadResult>): Promise<Measured> {
   const edgePids = stack.edges.map((e) => e.pid);
   const nginxPids = () => [stack.nginx.pid, ...stack.nginx.workers()];
-  const [e0, n0] = [await cpuOfAll(edgePids), await cpuOfAll(nginxPids())];
+  const [e0, n0] = [await cpuMsOfAll(edgePids), await cpuMsOfAll(nginxPids())];
   const result = await load();
-  return { ...result, cpuMs: (await cpuOfAll(edgePids)) - e0, nginxCpuMs: (await cpuOfAll(nginxPids())) - n0 };
+  return { ...result, cpuMs: (await cpuMsOfAll(edgePids)) - e0, nginxCpuMs: (await cpuMsOfAll(nginxPids())) - n0 };
 }
 
 type Combined = Side & { edgeMsPerRequest: number; nginxMsPerRequest: number };

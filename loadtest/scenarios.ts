@@ -106,11 +106,16 @@ const ratio = (a: Side, b: Side) => a.rps / b.rps;
  * machine's round-to-round noise reads as such.
  */
 export function ratioValue(a: Side, b: Side): string {
-  const all = `${ratio(a, b).toFixed(2)} ×`;
   const [ra, rb] = [a.roundsRps, b.roundsRps];
-  if (!ra || !rb || ra.length !== rb.length || ra.length < 2 || rb.includes(0)) return all;
-  const each = ra.map((x, i) => x / rb[i]!);
-  return `${all} (rounds ${Math.min(...each).toFixed(2)}–${Math.max(...each).toFixed(2)})`;
+  const paired = ra !== undefined && rb !== undefined && ra.length === rb.length && !rb.includes(0);
+  return ratioWithRounds(ratio(a, b), paired ? ra.map((x, i) => x / rb[i]!) : []);
+}
+
+/** `all` as "0.88 × (rounds 0.75–1.00)": the lowest and highest of the rounds' own ratios, when there are two or more. */
+export function ratioWithRounds(all: number, eachRound: number[]): string {
+  const text = `${all.toFixed(2)} ×`;
+  if (eachRound.length < 2) return text;
+  return `${text} (rounds ${Math.min(...eachRound).toFixed(2)}–${Math.max(...eachRound).toFixed(2)})`;
 }
 
 /** The edge's own count of the transforms it has finished (its transform-time histogram's count). */

@@ -35,6 +35,11 @@ export async function cpuMsOf(pid: number): Promise<number> {
   return parseStat(await readFile(`/proc/${pid}/stat`, 'utf8')).ms;
 }
 
+/** cpuMsOf summed over several processes (nginx's master and workers, say); one that has exited counts 0. */
+export async function cpuMsOfAll(pids: number[]): Promise<number> {
+  return (await Promise.all(pids.map((p) => cpuMsOf(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
+}
+
 /**
  * Read once before a run and once after it, and nothing in between: polling /proc during the run
  * cost the load test's own process about 28 ms of CPU a second, on the cores the edge was timed on.
