@@ -538,15 +538,22 @@ describe('nginx/imgedge.conf: the access log is written in batches and loses not
     }
   });
 
-  test('a stop writes the lines still gathered', { timeout: 30_000 }, async (t) => {
+  test("a log reopen (logrotate's), a reload and a stop each write the lines still gathered", { timeout: 30_000 }, async (t) => {
     if (skip) return t.skip(skip);
-    // A minute's flush, so the lines are certainly still gathered when nginx is stopped.
+    // A minute's flush, so the lines are certainly still gathered when each signal comes.
     const { nginx, port, logged } = await startLogging({ ACCESS_LOG_FLUSH: '1m' });
+    const writtenBy = async (start: string, what: string, signal: () => Promise<void>) => {
+      for (const uri of five(start)) await send(port, uri);
+      assert.deepEqual(await logged(start), [], `${what}: gathered, not yet written`);
+      await signal();
+      // the workers handle a reopen on their own time: a moment to do it
+      for (let i = 0; i < 40 && (await logged(start)).length < 5; i++) await sleep(50);
+      assert.deepEqual(await logged(start), five(start), `${what}: written`);
+    };
     try {
-      for (const uri of five('/last-')) await send(port, uri);
-      assert.deepEqual(await logged('/last-'), [], 'gathered, not yet written');
-      await nginx.stop();
-      assert.deepEqual(await logged('/last-'), five('/last-'), 'written by the stop');
+      await writtenBy('/reopened-', 'reopen (SIGUSR1)', async () => void process.kill(nginx.pid, 'SIGUSR1'));
+      await writtenBy('/reloaded-', 'reload (SIGHUP)', () => nginx.reload());
+      await writtenBy('/stopped-', 'stop', () => nginx.stop());
     } finally {
       await nginx.stop();
     }

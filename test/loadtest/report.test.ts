@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { chart, markdown, type Machine } from '../../loadtest/report.js';
 import { combine, ratioValue, type ScenarioResult } from '../../loadtest/scenarios.js';
-import { readFile } from 'node:fs/promises';
-import { Worker } from 'node:worker_threads';
 import { cpuBetween, machineShareBetween, readMachineCpu, readThreadCpu } from '../../loadtest/thread-cpu.js';
 import { zipfSequence } from '../../loadtest/zipf.js';
 import sharp from 'sharp';
