@@ -32,6 +32,15 @@ function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void 
     }
     return Number(v);
   };
+  const flag = (name: string): boolean | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    if (!/^(?:0|1|true|false)$/.test(v)) {
+      problems.push(`${name}: "${v}" is not 1, 0, true or false`);
+      return undefined;
+    }
+    return v === '1' || v === 'true';
+  };
   const set = (obj: string, key: string, value: unknown) => {
     if (value === undefined) return;
     raw[obj] = { ...(raw[obj] ?? {}), [key]: value };
@@ -41,6 +50,7 @@ function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void 
   set('cache', 'dir', env.IMGEDGE_CACHE_DIR ? path.resolve(env.IMGEDGE_CACHE_DIR) : undefined);
   set('cache', 'maxBytes', int('IMGEDGE_CACHE_MAX_BYTES'));
   set('log', 'level', env.IMGEDGE_LOG_LEVEL || undefined);
+  set('log', 'hits', flag('IMGEDGE_LOG_HITS'));
   set('limits', 'transformConcurrency', int('IMGEDGE_TRANSFORM_CONCURRENCY'));
   set('purge', 'token', env.IMGEDGE_PURGE_TOKEN || undefined);
   set('admin', 'token', env.IMGEDGE_ADMIN_TOKEN || undefined);

@@ -110,6 +110,7 @@ export function createEdgeServer(
     unverifiedBefore: () => bus.unverifiedBefore(),
   };
   const logRequest = infoRecordWriter(logger, 'request');
+  const logHits = config.log.hits;
   let inFlight = 0;
   let drained: (() => void) | undefined;
   const liveStats = new LiveStats();
@@ -203,7 +204,8 @@ export function createEdgeServer(
       metrics.countRequest(log.status, log.cache ?? 'NONE');
       if (log.bytesOut !== undefined) metrics.responseBytes.inc(log.bytesOut);
       if (!log.path.startsWith('/_edge/')) liveStats.observe(log);
-      logRequest(log);
+      // A fresh hit's line only when asked for (config.log.hits); every other request has one.
+      if (logHits || log.cache !== 'HIT' || log.status >= 400) logRequest(log);
       if (--inFlight === 0) drained?.();
     });
     const fail = (err: unknown) => {

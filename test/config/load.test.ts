@@ -39,6 +39,16 @@ test('env variables override the config for the default site', async () => {
   }
 });
 
+test('IMGEDGE_LOG_HITS turns the lines of fresh hits off or on; anything but 1, 0, true or false is refused by name', async () => {
+  assert.equal((await loadConfig({})).log.hits, true, 'on unless told otherwise');
+  assert.equal((await loadConfig({ IMGEDGE_LOG_HITS: '0' })).log.hits, false);
+  assert.equal((await loadConfig({ IMGEDGE_LOG_HITS: 'false' })).log.hits, false);
+  assert.equal((await loadConfig({ IMGEDGE_LOG_HITS: '1' })).log.hits, true);
+  for (const bad of ['no', 'off', '2']) {
+    await assert.rejects(loadConfig({ IMGEDGE_LOG_HITS: bad }), (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.startsWith('IMGEDGE_LOG_HITS: ')), bad);
+  }
+});
+
 test('env variables set the optimization API: its address, keys, S3 endpoint and allowed networks', async () => {
   const cfg = await loadConfig({
     IMGEDGE_API_PORT: '8091',
