@@ -265,10 +265,11 @@ export const configSchema = z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
         /**
-         * A request line for every fresh cache hit (IMGEDGE_LOG_HITS). Off, hits are still counted
-         * (metrics, dashboard) and every other request keeps its line: behind nginx/imgedge.conf,
-         * whose access log has a line per request with the edge's X-Cache, the edge's hit lines
-         * repeat it, and writing them cost a hot hit about a fifth of its CPU (docs/OPERATIONS.md §7).
+         * A request line for every hit answered from the cache alone (IMGEDGE_LOG_HITS). Off, those
+         * hits are still counted (metrics, dashboard) and every other request keeps its line:
+         * behind nginx/imgedge.conf, whose access log has a line per request with the edge's
+         * X-Cache, the edge's hit lines repeat it, and writing them cost a hit from memory a fifth
+         * to a quarter of its CPU (docs/OPERATIONS.md §7).
          */
         hits: z.boolean().default(true),
       })

@@ -19,3 +19,12 @@ export interface RequestLog {
   totalMs?: number;
   error?: string;
 }
+
+/**
+ * A fresh hit answered from the cache alone: no origin request, no transform, no error. The lines
+ * `log.hits: false` (IMGEDGE_LOG_HITS=0) leaves out. An expired entry renewed at the origin is
+ * answered as a HIT too, but it was produced (fetchMs is set), so it keeps its line.
+ */
+export function isPlainHit(log: RequestLog): boolean {
+  return log.cache === 'HIT' && log.fetchMs === undefined && log.error === undefined && (log.status ?? 0) < 400;
+}

@@ -25,7 +25,7 @@ import { EdgeError } from '../errors.js';
 import { HttpError } from './errors.js';
 import { answerKnownVariant, handleImage, lookup, lookupInMemory, type ImageDeps, type PriorLookup } from './image-handler.js';
 import { KnownVariants, type KnownVariant } from './known-variants.js';
-import type { RequestLog } from './request-log.js';
+import { isPlainHit, type RequestLog } from './request-log.js';
 import { sendError } from './respond.js';
 import type { Source } from '../optimize/source.js';
 import { transformLimitsOf } from '../optimize/limits.js';
@@ -204,8 +204,7 @@ export function createEdgeServer(
       metrics.countRequest(log.status, log.cache ?? 'NONE');
       if (log.bytesOut !== undefined) metrics.responseBytes.inc(log.bytesOut);
       if (!log.path.startsWith('/_edge/')) liveStats.observe(log);
-      // A fresh hit's line only when asked for (config.log.hits); every other request has one.
-      if (logHits || log.cache !== 'HIT' || log.status >= 400) logRequest(log);
+      if (logHits || !isPlainHit(log)) logRequest(log);
       if (--inFlight === 0) drained?.();
     });
     const fail = (err: unknown) => {
