@@ -268,8 +268,8 @@ export const configSchema = z
          * A request line for every hit answered from the cache alone (IMGEDGE_LOG_HITS). Off, those
          * hits are still counted (metrics, dashboard) and every other request keeps its line:
          * behind nginx/imgedge.conf, whose access log has a line per request with the edge's
-         * X-Cache, the edge's hit lines repeat it, and writing them cost a hit from memory a fifth
-         * to a quarter of its CPU (docs/OPERATIONS.md §7).
+         * X-Cache, the edge's hit lines repeat it, and writing them cost a hit from memory 15–28 %
+         * of its CPU (docs/OPERATIONS.md §7).
          */
         hits: z.boolean().default(true),
       })
