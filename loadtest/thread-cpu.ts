@@ -82,13 +82,13 @@ export function machineShareBetween(before: MachineCpu, after: MachineCpu): { bu
   return all > 0 ? { busy: busy / all, steal: steal / all } : { busy: 0, steal: 0 };
 }
 
+/** A share as the report prints it, in whole percent (and judges it: 94.9 % is 95 %). */
+export const percentOf = (share: number): number => Math.round(100 * share);
+
 /**
  * libvips' share is what the process used beyond its main thread and its other threads: so a
  * worker that libvips retired during the run (after half a second idle) keeps its CPU.
  */
-/** A share as the report prints it, in whole percent (and judges it: 94.9 % is 95 %). */
-export const percentOf = (share: number): number => Math.round(100 * share);
-
 export function cpuBetween(before: ThreadCpu, after: ThreadCpu): CpuByThread {
   let otherMs = 0;
   for (const [tid, ms] of after.others) otherMs += ms - (before.others.get(tid) ?? 0);
