@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { parseParams } from '../transform/params.js';
+import { booleanOf, parseParams } from '../transform/params.js';
 import { fontTable } from '../transform/text.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -35,11 +35,9 @@ function applyEnv(raw: Record<string, any>, env: Env, problems: string[]): void 
   const flag = (name: string): boolean | undefined => {
     const v = env[name];
     if (v === undefined || v === '') return undefined;
-    if (!/^(?:0|1|true|false)$/.test(v)) {
-      problems.push(`${name}: "${v}" is not 1, 0, true or false`);
-      return undefined;
-    }
-    return v === '1' || v === 'true';
+    const value = booleanOf(v);
+    if (value === undefined) problems.push(`${name}: "${v}" is not 1, 0, true or false`);
+    return value;
   };
   const set = (obj: string, key: string, value: unknown) => {
     if (value === undefined) return;

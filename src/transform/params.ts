@@ -103,11 +103,18 @@ function colorHex(c: Color): string {
   return [Math.round(c.alpha * 255), c.r, c.g, c.b].map((v) => v.toString(16).padStart(2, '0')).join('');
 }
 
-function bool(name: string, raw: string): boolean {
+/** 0, 1, true or false (any case, spaces around), as a URL parameter or an env variable says it; undefined for anything else. */
+export function booleanOf(raw: string): boolean | undefined {
   const v = raw.trim().toLowerCase();
   if (v === '1' || v === 'true') return true;
   if (v === '0' || v === 'false') return false;
-  throw badParam(name, `${name} must be 0, 1, true or false, got "${raw}"`);
+  return undefined;
+}
+
+function bool(name: string, raw: string): boolean {
+  const value = booleanOf(raw);
+  if (value === undefined) throw badParam(name, `${name} must be 0, 1, true or false, got "${raw}"`);
+  return value;
 }
 
 function list(raw: string): string[] {

@@ -44,6 +44,7 @@ test('IMGEDGE_LOG_HITS turns the lines of fresh hits off or on; anything but 1, 
   assert.equal((await loadConfig({ IMGEDGE_LOG_HITS: '0' })).log.hits, false);
   assert.equal((await loadConfig({ IMGEDGE_LOG_HITS: 'false' })).log.hits, false);
   assert.equal((await loadConfig({ IMGEDGE_LOG_HITS: '1' })).log.hits, true);
+  assert.equal((await loadConfig({ IMGEDGE_LOG_HITS: ' FALSE ' })).log.hits, false, 'read as the URL parameters read 0, 1, true and false');
   for (const bad of ['no', 'off', '2']) {
     await assert.rejects(loadConfig({ IMGEDGE_LOG_HITS: bad }), (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.startsWith('IMGEDGE_LOG_HITS: ')), bad);
   }
