@@ -208,7 +208,7 @@ export async function hotHit(ctx: BenchContext, edge: Child): Promise<ScenarioRe
     const [edgeSide, quietSide, nginxSide, bareSide, frontSide] = sides as [Side, Side, Side, Side, Side | undefined];
     // The target is against the ceiling of any Node.js server here (issue 14), not against nginx.
     const r = ratio(edgeSide, bareSide);
-    const cpu = (side: Side) => (side.cpuMs === undefined ? 'not measured' : `${((1000 * side.cpuMs) / side.requests).toFixed(1)} µs`);
+    const cpu = (side: Side) => (side.cpuMs === undefined ? 'not measured' : `${(1000 * cpuPerRequest(side)).toFixed(1)} µs`);
     return {
       id: 'hot-hit', title: 'Hot hit', setup: `one ${Math.round(body!.length / 1024)} KiB WebP variant from the memory tier, 32 connections`, sides,
       target: { text: '≥ 0.90 × bare node:http', value: ratioValue(edgeSide, bareSide), met: r >= 0.9 },
