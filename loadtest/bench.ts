@@ -79,8 +79,8 @@ async function withEdge<T>(ctx: BenchContext, cacheDir: string, memoryBytes: num
   }
 }
 
-/** Timed runs per round: hot hit 4, hot set 2, mixed 1, misses 3, small misses 2, scaling 3, disk hits 2. */
-const TIMED_RUNS_PER_ROUND = 17;
+/** Timed runs per round: hot hit 4, hot set 2, mixed 1, misses 3, small misses 2, scaling 4, disk hits 2. */
+const TIMED_RUNS_PER_ROUND = 18;
 
 const DOCS = path.join(ROOT, 'docs');
 const RESULTS_JSON = path.join(DOCS, 'benchmarks.json');

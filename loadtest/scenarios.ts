@@ -137,7 +137,7 @@ function machineNote(a: Side, b: Side): string[] {
 const kib = (b: Buffer) => (b.length / 1024).toFixed(0);
 
 /** GETs `paths` one by one; returns the bodies (the edge's own bytes for nginx to serve). */
-async function fetchAll(base: string, paths: string[], headers: Record<string, string>): Promise<Buffer[]> {
+export async function fetchAll(base: string, paths: string[], headers: Record<string, string>): Promise<Buffer[]> {
   const bodies: Buffer[] = [];
   for (const p of paths) {
     const res = await fetch(base + p, { headers });
@@ -147,7 +147,7 @@ async function fetchAll(base: string, paths: string[], headers: Record<string, s
   return bodies;
 }
 
-async function writeBaselineFiles(root: string, names: string[], bodies: Buffer[]): Promise<void> {
+export async function writeBaselineFiles(root: string, names: string[], bodies: Buffer[]): Promise<void> {
   await mkdir(root, { recursive: true });
   // nginx's worker runs as an unprivileged user: it must be able to read the files and walk to them
   await chmod(root, 0o755);

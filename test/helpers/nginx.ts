@@ -181,7 +181,8 @@ export interface RunningNginx {
 }
 
 
-function childrenOf(pid: number): number[] {
+/** A process's children right now (nginx's workers under its master). */
+export function childrenOf(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
