@@ -79,8 +79,12 @@ async function withEdge<T>(ctx: BenchContext, cacheDir: string, memoryBytes: num
   }
 }
 
-/** Timed runs per round: hot hit 4, hot set 2, mixed 1, misses 3, small misses 2, scaling 4, disk hits 2. */
-const TIMED_RUNS_PER_ROUND = 18;
+/**
+ * Timed runs of --seconds per round, a side each (the miss scenarios run twice the rounds at half
+ * the length, so a side counts one): hot hit 5, hot set 3, mixed 1, misses 3, small misses 2,
+ * scaling 4 (two stacks' hits, their misses at half length, static nginx), disk hits 2.
+ */
+const TIMED_RUNS_PER_ROUND = 20;
 
 const DOCS = path.join(ROOT, 'docs');
 const RESULTS_JSON = path.join(DOCS, 'benchmarks.json');

@@ -108,21 +108,23 @@ What a hit does beyond the bare server, as a perf profile of the hot hit showed 
 listener that logs it, the fast-path lookup (request target → key → memory tier), recency for
 the disk index, the metrics and the dashboard's counters, a longer header list; and more kernel
 time in waking wrk, which a slower server finds asleep more often.
-How much of that is the fast path itself, measured apart on 2026-12-01 (not in this run: two
-sittings of 8 rounds × 4 s, the servers on one core and wrk on the other): a copy of the edge with
-its whole 'close' listener taken out (no request line, no metrics, no dashboard counters) reached
-0.71 × and 0.59 × bare node:http, at 30.5 and 43.8 µs of CPU a hit against 21.5 and 24.6 µs;
-the edge as built reached 0.46 × and 0.43 × in the same sittings (two copies of it 2 µs apart).
-The 0.9 × target leaves about a tenth of the bare server's CPU a hit, 2–2.5 µs, for all the edge
-does beyond answering one constant buffer; its lookup, memory tier, recency and headers alone
-took 9–19 µs more.
 nginx answers from the page cache with sendfile, without copying the body through user space, in C.
 ${front ? `
 As deployed, nginx/imgedge.conf sits in front of the nodes and answers a hot variant itself for a
 second at a time (its micro-cache, nginx/README.md): ${(front.rps / nginx.rps).toFixed(2)} × nginx static on the hot hit, ${(front.rps / edge.rps).toFixed(1)} × the
 edge alone. The rest of that gap is the proxy's own work per request (cache lookup, the JSON log
 line with upstream timings, the rate limiter), which a static file does not do.
-` : ''}`;
+` : ''}
+What the 0.9 × target leaves, measured apart on 2026-12-01 (not in this run: two sittings of
+8 rounds × 4 s, the servers on one core and wrk on the other). The edge as built took 47 and
+59 µs of CPU a hit (0.46 × and 0.43 × bare node:http; in the second sitting two identical
+copies of it, run as separate sides, differed by 2 µs a hit). A copy of it with its whole 'close' listener taken out
+(no request line, no metrics, no dashboard counters) took 30.5 and 43.8 µs (0.71 × and 0.59 ×),
+against 21.5 and 24.6 µs for the bare server. At 0.9 × the bare server's rate, a hit may cost a
+ninth more than the bare server's, 2.4–2.7 µs, for all the edge does beyond answering one
+constant buffer; what the edge still did without the listener (the lookup, the memory tier,
+recency, the headers, and the kernel time a slower server adds) took 9–19 µs.
+`;
 }
 
 /** Where a small miss's CPU goes beyond sharp's, when the run split the CPU of both sides by thread. */
@@ -156,11 +158,11 @@ file work off the miss path can gain at most that. One such move, tried the same
 its own writing each entry (open, write, close, rename, synchronously, one message each way
 instead of four trips to the pool). Two alternating runs of four rounds read +4.7 % and +0.1 %
 misses a second, and 0.27 and 0.04 ms less on the event loop: nothing beyond the machine's
-noise, so it was not kept. And the edge's own work on a miss, measured apart on 2026-12-01 with
-the transform replaced by a stub (a fixed 30 KB answer one turn of the event loop later; the rest
-as built, new variants 4 at a time): 0.61–0.63 ms on the event loop and 0.36–0.48 ms on the other
-threads a miss at about 1150 misses a second, where beside libvips at 30–40 a second the same code
-costs it the figures above. Both sides count the misses finished inside their windows: wrk for
+noise, so it was not kept. The edge's own work on a miss, measured apart on 2026-12-01 with the
+transform replaced by a stub (a fixed 30 KB answer one turn of the event loop later; the rest as
+built; new variants 4 at a time): 0.61–0.63 ms on the event loop and 0.36–0.48 ms on the other
+threads a miss, at about 1150 misses a second. At 30–40 misses a second, beside libvips, the same
+code costs about twice that (the figures above). Both sides count the misses finished inside their windows: wrk for
 the edge, and the sharp loop alike since 2026-12-01 (before, it also counted the jobs in flight
 at its end: four 5 s runs counted both ways read 0.8–1.5 % more that way).
 `;

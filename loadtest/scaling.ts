@@ -84,12 +84,18 @@ export async function scaling(ctx: BenchContext, variants: string[], memoryBytes
       if (warm.errors > 0) throw new Error(`scaling: warming ${name} failed: ${JSON.stringify(warm.statuses)}`);
     }
     // nginx serving the same bytes as static files, as tuned for them (servers.ts): what nginx
-    // costs a request with no upstream to talk to, a floor under what it costs to proxy a hit.
+    // costs a request with no upstream to talk to. Taken as a floor under its proxied hit, which
+    // also writes the JSON log line, applies the rate limiter and talks to an edge.
     const staticRoot = path.join(ctx.workDir, 'scaling-static');
     const staticPaths = variants.map((_, i) => `/${i}.webp`);
     await writeBaselineFiles(staticRoot, staticPaths.map((p) => p.slice(1)), await fetchAll(stacks[0]!.url, variants, ACCEPT_WEBP));
     const nginxStatic = (staticNginx = await startStaticNginx(staticRoot, ctx.workDir));
-    const staticPids = () => [nginxStatic.pid, ...childrenOf(nginxStatic.pid)];
+    const staticPids = () => {
+      const workers = childrenOf(nginxStatic.pid);
+      // Without /proc's children list nginx's worker would go uncounted, and its cost read as 0.
+      if (workers.length === 0) throw new Error('scaling: static nginx has no worker process to measure');
+      return [nginxStatic.pid, ...workers];
+    };
     const staticRuns: Measured[] = [];
     const rounds = ctx.rounds;
     const hitRuns = new Map(stacks.map((s) => [s.name, [] as Measured[]]));
@@ -114,7 +120,8 @@ export async function scaling(ctx: BenchContext, variants: string[], memoryBytes
     }
     const [hit1, hit2] = stacks.map((s) => combineWithNginx(s.name, hitRuns.get(s.name)!)) as [Combined, Combined];
     const [miss1, miss2] = stacks.map((s) => combineWithNginx(s.name, missRuns.get(s.name)!)) as [Combined, Combined];
-    const statics = combineWithNginx(STATIC, staticRuns);
+    // No edge on this side: its CPU is nginx's alone (nginxMsPerRequest), none is given as an edge's.
+    const { cpuMs: _noEdge, edgeMsPerRequest: _noEdgeMs, ...statics } = combineWithNginx(STATIC, staticRuns);
     // The model, from what a hit costs one process alone (e ms of the edge's core, n ms of nginx),
     // for N cores with the load generator elsewhere. One process is held to one core, its event
     // loop; N processes share the N cores with nginx when it runs on the same machine (the layout
@@ -132,12 +139,12 @@ export async function scaling(ctx: BenchContext, variants: string[], memoryBytes
     return [
       {
         id: 'scaling-hits', title: 'Hits, 1 and 2 processes behind nginx', sides: [hit1, hit2, statics],
-        setup: `nginx/imgedge.conf rendered with NODES = 1 then 2 edge processes of this machine (one as npm start runs it, 2 × cores transforms at once; two as deploy/imgedge@.service runs them, 2 each), micro-cache off, one nginx worker; uniform over the ${variants.length} hot-set variants, 32 connections; each side ${rounds} × ${ctx.seconds} s in turn`,
+        setup: `nginx/imgedge.conf rendered with NODES = 1 then 2 edge processes of this machine (one as npm start runs it, 2 × cores transforms at once; two as deploy/imgedge@.service runs them, 2 each), micro-cache off, one nginx worker; and nginx alone serving the same bytes as files (as tuned for static files, one worker); uniform over the ${variants.length} hot-set variants, 32 connections; each side ${rounds} × ${ctx.seconds} s in turn`,
         target: { text: '2 processes ≥ 1.7 × 1 process on 2 cores, generator elsewhere (modelled)', value: `${modelled.toFixed(2)} × with nginx on the same cores (measured here, generator included: ${(hit2.rps / hit1.rps).toFixed(2)} ×)`, met: modelled >= 1.7 },
         notes: [
           `CPU per hit: edge ${e.toFixed(3)} ms with one process, ${hit2.edgeMsPerRequest.toFixed(3)} ms with two (they and wrk contend for the 2 cores); nginx ${n.toFixed(3)} / ${hit2.nginxMsPerRequest.toFixed(3)} ms. Cores busy with the edges and nginx: ${perCore(hit1).toFixed(2)} with one process, ${perCore(hit2).toFixed(2)} with two; wrk takes the rest`,
           `Model from one process's costs, generator elsewhere: one process ≈ min(1000 / edge ms, N × 1000 / (edge + nginx ms)) = ${oneProcess(2).toFixed(0)}/s on 2 cores (held to one core); N processes ≈ N × ${(1000 / (e + n)).toFixed(0)}/s with nginx on the same machine, N × ${(1000 / e).toFixed(0)}/s with nginx elsewhere (N times one process by construction: the model assumes processes do not slow each other, which the measured two-process CPU per hit above contradicts on this machine). On 16 cores: ${nginxHere(16).toFixed(0)} and ${nginxElsewhere(16).toFixed(0)} hits/s, against ${oneProcess(16).toFixed(0)} for one process`,
-          `With nginx on the same cores the model reaches 1.7 × only if nginx proxies a hit for at most 17.6 % of the edge's CPU per hit (2e / (e + n) ≥ 1.7); here it took ${percentOf(n / e)} %. ${STATIC} (no upstream, the same files, uniform, 32 connections) cost ${s.toFixed(3)} ms a request, ${percentOf(s / e)} % of the edge's hit: even proxying a hit for no more than that, two processes would reach ${bestCase.toFixed(2)} × one. A faster edge (a smaller e) lowers this ratio; the model's 1.7 × needs nginx elsewhere`,
+          `With nginx on the same cores the model reaches 1.7 × only if nginx proxies a hit for at most 17.6 % of the edge's CPU per hit (2e / (e + n) ≥ 1.7); here it took ${percentOf(n / e)} %. ${STATIC} (no upstream, no JSON log line, no rate limiter) cost ${s.toFixed(3)} ms a request, ${percentOf(s / e)} % of the edge's hit: if nginx proxied a hit for no more than that, two processes would reach ${bestCase.toFixed(2)} × one${bestCase < 1.7 ? ', still short of 1.7 ×' : ''}. A faster edge (a smaller e) raises n / e and s / e, and so lowers 2e / (e + n)`,
         ],
       },
       {
