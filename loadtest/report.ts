@@ -118,12 +118,13 @@ line with upstream timings, the rate limiter), which a static file does not do.
 What the 0.9 × target leaves, measured apart on 2026-12-01 (not in this run: two sittings of
 8 rounds × 4 s, the servers on one core and wrk on the other). The edge as built took 47 and
 59 µs of CPU a hit (0.46 × and 0.43 × bare node:http; in the second sitting two identical
-copies of it, run as separate sides, differed by 2 µs a hit). A copy of it with its whole 'close' listener taken out
-(no request line, no metrics, no dashboard counters) took 30.5 and 43.8 µs (0.71 × and 0.59 ×),
-against 21.5 and 24.6 µs for the bare server. At 0.9 × the bare server's rate, a hit may cost a
-ninth more than the bare server's, 2.4–2.7 µs, for all the edge does beyond answering one
-constant buffer; what the edge still did without the listener (the lookup, the memory tier,
-recency, the headers, and the kernel time a slower server adds) took 9–19 µs.
+copies of it, run as separate sides, differed by 2 µs a hit). A copy of it with its whole
+'close' listener taken out (no request line, no metrics, no dashboard counters) took 30.5 and
+43.8 µs (0.71 × and 0.59 ×), against 21.5 and 24.6 µs for the bare server. At 0.9 × the bare
+server's rate, a hit may cost a ninth more than the bare server's, 2.4–2.7 µs, for all the edge
+does beyond answering one constant buffer; what the edge still did without the listener (the
+lookup, the memory tier, recency, the headers, and the kernel time a slower server adds) took
+9–19 µs.
 `;
 }
 
@@ -161,10 +162,10 @@ misses a second, and 0.27 and 0.04 ms less on the event loop: nothing beyond the
 noise, so it was not kept. The edge's own work on a miss, measured apart on 2026-12-01 with the
 transform replaced by a stub (a fixed 30 KB answer one turn of the event loop later; the rest as
 built; new variants 4 at a time): 0.61–0.63 ms on the event loop and 0.36–0.48 ms on the other
-threads a miss, at about 1150 misses a second. At 30–40 misses a second, beside libvips, the same
-code costs about twice that (the figures above). Both sides count the misses finished inside their windows: wrk for
-the edge, and the sharp loop alike since 2026-12-01 (before, it also counted the jobs in flight
-at its end: four 5 s runs counted both ways read 0.8–1.5 % more that way).
+threads a miss, at about 1150 misses a second; at 30–40 misses a second, beside libvips, compare
+the figures above. Both sides count the misses finished inside their windows: wrk for the edge,
+and the sharp loop alike since 2026-12-01 (before, it also counted the jobs in flight at its end:
+four 5 s runs counted both ways read 0.8–1.5 % more that way).
 `;
 }
 

@@ -103,14 +103,15 @@ export async function scaling(ctx: BenchContext, variants: string[], memoryBytes
     let quality = 90;
     for (let r = 0; r < rounds; r++) {
       for (const stack of stacks) {
-        const stackPids = () => [stack.nginx.pid, ...stack.nginx.workers()];
-        const hits = await measure(stack.edges.map((e) => e.pid), stackPids, () => timedLoad({ baseUrl: stack.url, paths: variants, connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }));
+        const edgePids = stack.edges.map((e) => e.pid);
+        const nginxPids = () => [stack.nginx.pid, ...stack.nginx.workers()];
+        const hits = await measure(edgePids, nginxPids, () => timedLoad({ baseUrl: stack.url, paths: variants, connections: 32, seconds: ctx.seconds, headers: ACCEPT_WEBP }));
         ctx.log(`  scaling, hits, ${stack.name}: ${Math.round(hits.rps)} req/s, edges ${(hits.cpuMs! / hits.requests).toFixed(3)} ms CPU, nginx ${(hits.nginxCpuMs / hits.requests).toFixed(3)} ms CPU a request`);
         hitRuns.get(stack.name)!.push(hits);
         const q = quality--;
         const missPaths: string[] = [];
         for (let w = 500; w < 560; w++) for (let s = 0; s < ctx.fixtures.miss; s++) missPaths.push(`/miss/${s}.jpg?w=${w}&fm=webp&q=${q}`);
-        const misses = await measure(stack.edges.map((e) => e.pid), stackPids, () => timedLoad({ baseUrl: stack.url, paths: missPaths, connections: 4, seconds: Math.max(3, ctx.seconds / 2) }));
+        const misses = await measure(edgePids, nginxPids, () => timedLoad({ baseUrl: stack.url, paths: missPaths, connections: 4, seconds: Math.max(3, ctx.seconds / 2) }));
         ctx.log(`  scaling, misses, ${stack.name}: ${misses.rps.toFixed(1)} req/s, edges ${(misses.cpuMs! / misses.requests).toFixed(1)} ms CPU a request`);
         missRuns.get(stack.name)!.push(misses);
       }
